@@ -1,0 +1,208 @@
+"""The repository's cache: one SQLite file, written through sqlite-utils.
+
+Several processes (the app, the MCP server, a headless run) may open it at
+once, so it runs in WAL mode and every write is one transaction.
+
+Tables:
+- `meta`: what this file is (application id, schema version, the repo root).
+- `files`: every file in the pyramid with its content hash, imports and references.
+- `nodes`: every pyramid node (repo, directory, file, symbol) with its ladder.
+- `skipped`: files left out of the pyramid, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import platformdirs
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
+CACHE_DIR_NAME = ".cockpit"
+
+
+class CacheError(Exception):
+    """The cache file cannot be used; the message says what to do."""
+
+
+def default_cache_path(root: str) -> Path:
+    """`<repo>/.cockpit/cache.sqlite`, or a per-user cache dir when the repo is read-only."""
+    repo_dir = Path(root) / CACHE_DIR_NAME
+    if os.access(root, os.W_OK) or repo_dir.exists():
+        return repo_dir / "cache.sqlite"
+    digest = hashlib.blake2b(str(Path(root).resolve()).encode(), digest_size=8).hexdigest()
+    return Path(platformdirs.user_cache_dir("cockpit")) / f"{Path(root).name}-{digest}.sqlite"
+
+
+NODE_COLUMNS = {
+    "id": str,
+    "parent": str,
+    "kind": str,
+    "name": str,
+    "path": str,
+    "lang": str,
+    "start_line": int,
+    "end_line": int,
+    "signature": str,
+    "doc": str,
+    "hash": str,
+    "summarizer": str,
+    "summaries": str,  # JSON list, one per word budget
+    "outline": str,
+    "tokens": str,  # JSON list: one count per summary, then outline, then source
+    "position": int,  # order among siblings
+}
+FILE_COLUMNS = {
+    "path": str,
+    "hash": str,
+    "size": int,
+    "lang": str,
+    "has_errors": int,
+    "imports": str,  # JSON list
+    "refs": str,  # space-separated identifiers
+    "summarizer": str,
+}
+
+
+class Store:
+    def __init__(self, path: str | Path, root: str, rebuild: bool = False):
+        self.path = Path(path)
+        self.root = root
+        if rebuild and self.path.exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.parent.name == CACHE_DIR_NAME:
+                ignore = self.path.parent / ".gitignore"
+                if not ignore.exists():
+                    ignore.write_text("*\n")  # keep the cache out of the user's git status
+            self.db = sqlite_utils.Database(self.path)
+            self._check_and_init()
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"cache {self.path} is unreadable ({exc}); run again with --rebuild to start a fresh cache"
+            ) from None
+        except OSError as exc:
+            raise CacheError(f"cannot open cache {self.path}: {exc.strerror}") from None
+
+    def _check_and_init(self) -> None:
+        conn = self.db.conn
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = set(self.db.table_names())
+        if tables and app_id != APPLICATION_ID:
+            raise CacheError(f"{self.path} is not a Cockpit cache; run again with --rebuild to replace it")
+        if tables:
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is None or int(version[0]) != SCHEMA_VERSION:
+                raise CacheError(
+                    f"cache {self.path} has schema {version[0] if version else '?'}, this Cockpit needs "
+                    f"{SCHEMA_VERSION}; run again with --rebuild"
+                )
+        self.db.enable_wal()
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if tables:
+            return
+        with conn:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.db["meta"].insert_all(
+                [{"key": "schema", "value": str(SCHEMA_VERSION)}, {"key": "root", "value": self.root}], pk="key"
+            )
+            self.db["files"].create(FILE_COLUMNS, pk="path")
+            self.db["nodes"].create(NODE_COLUMNS, pk="id")
+            self.db["nodes"].create_index(["parent", "position"])
+            self.db["nodes"].create_index(["path"])
+            self.db["skipped"].create({"path": str, "reason": str}, pk="path")
+
+    # --- reads ---------------------------------------------------------------
+
+    def file_hashes(self) -> dict[str, tuple[str, str]]:
+        """path -> (content hash, summarizer) for every file in the pyramid."""
+        return {
+            row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, hash, summarizer FROM files").fetchall()
+        }
+
+    def node(self, node_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM nodes WHERE id = ?", [node_id]))
+        return _decode(rows[0]) if rows else None
+
+    def children(self, node_id: str) -> list[dict]:
+        return self.children_of([node_id]).get(node_id, [])
+
+    def children_of(self, node_ids: list[str]) -> dict[str, list[dict]]:
+        """parent id -> its children (directories first, then files by name, symbols in order)."""
+        found: dict[str, list[dict]] = {}
+        for start in range(0, len(node_ids), 500):
+            batch = node_ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT * FROM nodes WHERE parent IN ({marks}) ORDER BY parent, kind != 'dir', position, name"
+            for row in self.db.query(query, batch):
+                found.setdefault(row["parent"], []).append(_decode(row))
+        return found
+
+    def nodes(self, kinds: tuple[str, ...] | None = None) -> list[dict]:
+        if kinds:
+            marks = ",".join("?" * len(kinds))
+            query, args = f"SELECT * FROM nodes WHERE kind IN ({marks})", list(kinds)
+        else:
+            query, args = "SELECT * FROM nodes", []
+        return [_decode(r) for r in self.db.query(query, args)]
+
+    def files(self) -> list[dict]:
+        return [
+            dict(r, imports=json.loads(r["imports"] or "[]"), refs=(r["refs"] or "").split())
+            for r in self.db.query("SELECT * FROM files")
+        ]
+
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(r["path"], r["reason"]) for r in self.db.query("SELECT path, reason FROM skipped ORDER BY path")]
+
+    # --- writes --------------------------------------------------------------
+
+    def write(self, files: list[dict], nodes: list[dict], removed_paths: list[str], removed_nodes: list[str],
+              skipped: list[tuple[str, str]] | None, skipped_under: str = "") -> None:
+        """Apply one build's changes in a single transaction."""
+        conn = self.db.conn
+        with conn:
+            for path in removed_paths:
+                conn.execute("DELETE FROM files WHERE path = ?", [path])
+                conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [path])
+            for row in files:  # a changed file's old symbols go; its new ones come below
+                conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [row["path"]])
+            if removed_nodes:
+                conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_nodes])
+            if files:
+                self.db["files"].insert_all(files, pk="path", replace=True, batch_size=500)
+            if nodes:
+                self.db["nodes"].insert_all((_encode(n) for n in nodes), pk="id", replace=True, batch_size=500)
+            if skipped is not None:
+                if skipped_under:
+                    conn.execute("DELETE FROM skipped WHERE path = ? OR path LIKE ?", [skipped_under, skipped_under + "/%"])
+                else:
+                    conn.execute("DELETE FROM skipped")
+                self.db["skipped"].insert_all(
+                    [{"path": p, "reason": r} for p, r in skipped], pk="path", replace=True, batch_size=500
+                )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _encode(node: dict) -> dict:
+    row = dict(node)
+    row["summaries"] = json.dumps(node["summaries"])
+    row["tokens"] = json.dumps(node["tokens"])
+    return row
+
+
+def _decode(row: dict) -> dict:
+    row = dict(row)
+    row["summaries"] = json.loads(row["summaries"] or "[]")
+    row["tokens"] = json.loads(row["tokens"] or "[]")
+    return row

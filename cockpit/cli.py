@@ -1,0 +1,150 @@
+"""The `cockpit` command.
+
+Exit codes: 0 ok, 1 failure, 2 bad usage. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import click
+from click_default_group import DefaultGroup
+
+from cache.store import CacheError, Store, default_cache_path
+from cockpit.config import Config, ConfigError
+from cockpit.pyramid import LEVELS, build
+from cockpit.render import load_tree, to_json, to_markdown
+
+
+class Failure(click.ClickException):
+    """A failure that is not the user's usage: exit code 1, one line."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"cockpit: error: {self.format_message()}", err=True)
+
+
+@click.group(cls=DefaultGroup, default="summarize", default_if_no_args=True)
+@click.version_option(package_name="cockpit")
+def main() -> None:
+    """Cockpit: pyramid summaries of a repository, and the right context for coding agents."""
+
+
+def open_store(root: str, config: Config, cache: str | None, rebuild: bool) -> Store:
+    path = Path(cache or config.cache or default_cache_path(root))
+    try:
+        return Store(path, root, rebuild=rebuild)
+    except CacheError as exc:
+        raise Failure(str(exc)) from None
+
+
+@main.command()
+@click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", help="Output format.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("--depth", type=click.IntRange(0, 64), default=2, show_default=True, help="Levels below the top to print.")
+@click.option("--view", type=click.Choice(LEVELS), default="16", show_default=True,
+              help="Rung of the ladder to print: a summary of at most N words, the outline, or the source.")
+@click.option("--path", "subpath", default="", metavar="SUBDIR", help="Build and print only this subtree.")
+@click.option("--show-skipped", is_flag=True, help="List the files left out of the pyramid, with the reason.")
+@click.option("--rebuild", is_flag=True, help="Discard the cache and build from scratch.")
+@click.option("--cache", type=click.Path(dir_okay=False), help="Cache file (default: ROOT/.cockpit/cache.sqlite).")
+@click.option("--max-file-size", type=click.IntRange(1), help="Skip files larger than this many bytes.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes to build with (default: every core).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
+def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, quiet):
+    """Build or refresh the pyramid of ROOT (default: .) and print it."""
+    try:
+        config = Config.load(root)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    subpath = subpath.strip("/")
+    if subpath and not os.path.isdir(os.path.join(root, subpath)):
+        raise click.BadParameter(f"{subpath!r} is not a directory under {root}", param_hint="--path")
+    store = open_store(root, config, cache, rebuild)
+    interactive = sys.stderr.isatty() and not quiet
+    try:
+        with _progress_bar(interactive) as progress:
+            stats = build(root, store, subpath=subpath, workers=workers or config.workers,
+                          max_file_bytes=max_file_size or config.max_file_bytes, progress=progress)
+        tree = load_tree(store, subpath, depth)
+        if tree is None:
+            raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
+        text = to_json(root, tree, view) if fmt == "json" else to_markdown(root, tree, view)
+        _write(text, out)
+        if show_skipped:
+            skipped = store.skipped()
+            under = [(p, r) for p, r in skipped if not subpath or p == subpath or p.startswith(subpath + "/")]
+            for path, reason in under:
+                click.echo(f"skipped {path}: {reason}", err=True)
+        if interactive:
+            click.echo(
+                f"{stats.files_total} files, {stats.files_parsed} parsed, {stats.dirs_summarized} directories "
+                f"summarized, {stats.skipped} skipped in {stats.seconds:.2f}s · cache {store.path}",
+                err=True,
+            )
+    except sqlite3.OperationalError as exc:
+        raise Failure(f"cache {store.path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise Failure(f"cache {store.path} is damaged ({exc}); run again with --rebuild") from None
+    except OSError as exc:
+        raise Failure(f"{exc.filename or 'output'}: {exc.strerror}") from None
+    finally:
+        store.close()
+
+
+def _write(text: str, out: str | None) -> None:
+    if not out:
+        click.echo(text, nl=False)
+        return
+    tmp = f"{out}.{os.getpid()}.tmp"  # a full disk leaves the old file whole
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _progress_bar:
+    """A rich progress bar on stderr (files done / total, ETA), or nothing when not on a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.progress = None
+        self.task = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("summarizing"), BarColumn(), MofNCompleteColumn(), TextColumn("files · ETA"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("build", total=None)
+        self._last = 0.0
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - self._last > 0.05:
+            self._last = now
+            self.progress.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+if __name__ == "__main__":
+    main()

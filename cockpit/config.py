@@ -1,0 +1,45 @@
+"""Settings from `[tool.cockpit]` in the repo's pyproject.toml, or from cockpit.toml.
+
+Command-line flags override both; both override the defaults here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from cockpit.scan import DEFAULT_MAX_FILE_BYTES
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Config:
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    cache: str | None = None  # path of the cache file; default: <repo>/.cockpit/cache.sqlite
+    workers: int | None = None  # processes for a build; default: every core
+
+    @classmethod
+    def load(cls, root: str) -> Config:
+        settings: dict = {}
+        for name, table in (("pyproject.toml", ("tool", "cockpit")), ("cockpit.toml", ())):
+            path = Path(root) / name
+            if not path.is_file():
+                continue
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+            for key in table:
+                data = data.get(key, {})
+            settings.update(data)
+        known = {f.name: f for f in fields(cls)}
+        config = cls()
+        for key, value in settings.items():
+            key = key.replace("-", "_")
+            if key in known:
+                setattr(config, key, value)
+        return config

@@ -1,0 +1,378 @@
+"""The pyramid: repo → directories → files → symbols, each with its ladder of views.
+
+A node's ladder: summaries of at most 2, 4, 8, 16, 32 and 64 words, then its
+outline (its parts with their short summaries, or a file's signatures), then
+its source. Every view carries its token count, computed once when the node is
+built and read from the cache after that.
+
+Building is incremental: a file is re-outlined only when its content hash
+changes, and a directory is re-summarized only when the hash of its children
+(a Merkle hash) changes, so one edit costs one file and its ancestors.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import xxhash
+
+from cache.store import Store
+from cockpit import tokens
+from cockpit.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
+from summarizers import extractive
+from summarizers.outline import OUTLINE_VERSION, Outline, outline, supported
+
+LEVELS = ("2", "4", "8", "16", "32", "64", "outline", "source")
+SUMMARY_LEVELS = LEVELS[:6]
+SUMMARIZER = f"{extractive.SUMMARIZER_ID}+outline/{OUTLINE_VERSION}"
+# Below this many files to (re)build, a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 48
+README_NAMES = ("README.md", "README.rst", "README.txt", "README", "readme.md", "Readme.md")
+# Files whose own doc speaks for their directory, best first.
+PACKAGE_DOC_NAMES = ("__init__.py", "doc.go", "lib.rs", "mod.rs", "main.rs", "package-info.java", "index.ts", "index.js")
+
+
+@dataclass
+class BuildStats:
+    files_total: int = 0
+    files_parsed: int = 0
+    files_removed: int = 0
+    dirs_summarized: int = 0
+    nodes_written: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    parsed_paths: list[str] = field(default_factory=list)
+
+
+def symbol_id(path: str, qualname: str) -> str:
+    return f"{path}::{qualname}"
+
+
+def parent_dir(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+# --- one file: outline, summaries, outline text, token counts (runs in workers) ---------
+
+
+def build_file(path: str, data: bytes, content_hash: str, lang: str | None) -> tuple[dict, list[dict]]:
+    """The `files` row and the pyramid nodes (the file's, then its symbols') of one file."""
+    text = data.decode("utf-8", errors="replace")
+    result = outline(data, lang) if supported(lang) else Outline(lang=lang or "")
+    if lang == "markdown" or not supported(lang):
+        result.doc = prose_lead(text)
+    symbol_nodes = _symbol_nodes(path, data, content_hash, lang, result)
+    top = [n for n in symbol_nodes if n["parent"] == path]
+    parts = _ranked_parts(top)
+    name = path.rsplit("/", 1)[-1]
+    file_node = {
+        "id": path,
+        "parent": parent_dir(path),
+        "kind": "file",
+        "name": name,
+        "path": path,
+        "lang": lang,
+        "start_line": 1,
+        "end_line": text.count("\n") + (0 if text.endswith("\n") else 1),
+        "signature": "",
+        "doc": result.doc,
+        "hash": content_hash,
+        "summarizer": SUMMARIZER,
+        "summaries": extractive.file_ladder(path, lang, result.doc, parts),
+        "outline": _file_outline(symbol_nodes, path) if symbol_nodes else _preview(text),
+        "position": 0,
+    }
+    file_node["tokens"] = _count_views(file_node["summaries"], file_node["outline"], text)
+    file_row = {
+        "path": path,
+        "hash": content_hash,
+        "size": len(data),
+        "lang": lang,
+        "has_errors": int(result.has_errors),
+        "imports": result.imports,
+        "refs": " ".join(result.references),
+        "summarizer": SUMMARIZER,
+    }
+    return file_row, [file_node] + symbol_nodes
+
+
+def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, result: Outline) -> list[dict]:
+    nodes = []
+    for position, s in enumerate(result.symbols):
+        nodes.append({
+            "id": symbol_id(path, s.qualname),
+            "parent": symbol_id(path, s.parent) if s.parent else path,
+            "kind": s.kind,
+            "name": s.name,
+            "path": path,
+            "lang": lang,
+            "start_line": s.start_line,
+            "end_line": s.end_line,
+            "signature": s.signature,
+            "doc": s.doc,
+            "hash": content_hash,
+            "summarizer": SUMMARIZER,
+            "position": position,
+            "_source": data[s.start_byte : s.end_byte].decode("utf-8", errors="replace"),
+        })
+    children: dict[str, list[dict]] = {}
+    for node in nodes:
+        children.setdefault(node["parent"], []).append(node)
+    for node in reversed(nodes):  # children before parents: a parent's summary quotes theirs
+        kids = children.get(node["id"], [])
+        node["summaries"] = extractive.symbol_ladder(
+            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids)
+        )
+        node["outline"] = _symbol_outline(node, kids)
+        node["tokens"] = _count_views(node["summaries"], node["outline"], node.pop("_source"))
+    return nodes
+
+
+def _ranked_parts(nodes: list[dict]) -> list[tuple[str, str, str]]:
+    """Children as (kind, name, 8-word summary), public and larger ones first."""
+    def weight(n):
+        private = n["name"].startswith("_") and not n["name"].startswith("__init__")
+        return (private, n["kind"] in ("variable", "constant"), -(n["end_line"] - n["start_line"]), n["position"])
+
+    return [(n["kind"], n["name"], n["summaries"][2]) for n in sorted(nodes, key=weight)]
+
+
+def _symbol_outline(node: dict, kids: list[dict]) -> str:
+    lines = [_outline_line(node)]
+    lines += ["  " + _outline_line(k) for k in kids]
+    return "\n".join(lines)
+
+
+def _outline_line(node: dict) -> str:
+    gist = node["summaries"][3] if node.get("summaries") else ""
+    head = node["signature"] or f"{node['kind']} {node['name']}"
+    return f"L{node['start_line']}-{node['end_line']} {head}" + (f"  # {gist}" if gist else "")
+
+
+def _file_outline(symbol_nodes: list[dict], path: str) -> str:
+    depth = {path: -1}
+    lines = []
+    for node in symbol_nodes:
+        depth[node["id"]] = depth.get(node["parent"], -1) + 1
+        if depth[node["id"]] <= 1:  # top level and one level in: methods of classes
+            lines.append("  " * depth[node["id"]] + _outline_line(node))
+    return "\n".join(lines)
+
+
+def _preview(text: str, max_lines: int = 20) -> str:
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[:max_lines])
+
+
+def _count_views(summaries: list[str], outline_text: str, source: str) -> list[int]:
+    return tokens.count_many(list(summaries) + [outline_text, source])
+
+
+_BADGE = re.compile(r"^\s*(?:\[!\[|!\[|<|\.\. |:[a-z]+:|\||```|~~~|---|===|\{%|%)")
+
+
+def prose_lead(text: str, max_words: int = 120) -> str:
+    """The first paragraph of prose in a README or text file, without headings or badges."""
+    paragraph: list[str] = []
+    title = ""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        underline = i + 1 < len(lines) and lines[i + 1].strip() and set(lines[i + 1].strip()) <= set("=-~^")
+        if stripped.startswith("#") or underline:
+            if paragraph:
+                break
+            title = title or stripped.lstrip("#").strip()
+            continue
+        if not stripped or _BADGE.match(stripped) or set(stripped) <= set("=-~^*#_"):
+            if paragraph:
+                break
+            continue
+        paragraph.append(stripped)
+        if sum(len(p.split()) for p in paragraph) >= max_words:
+            break
+    return " ".join(paragraph) or title
+
+
+# --- directories and the repo ----------------------------------------------------------
+
+
+def _dir_doc(children: list[dict]) -> str:
+    by_name = {c["name"]: c for c in children if c["kind"] == "file"}
+    for name in README_NAMES + PACKAGE_DOC_NAMES:
+        if name in by_name and by_name[name]["doc"]:
+            return by_name[name]["doc"]
+    return ""
+
+
+def build_dir(dir_id: str, children: list[dict], repo_name: str) -> dict:
+    """A directory's node, from its children's summaries and its README or package doc."""
+    is_repo = dir_id == ""
+    name = repo_name if is_repo else dir_id.rsplit("/", 1)[-1]
+    children = sorted(children, key=lambda c: (c["kind"] != "dir", c["name"]))
+    doc = _dir_doc(children)
+    ranked = sorted(children, key=lambda c: (c["name"].startswith(("_", ".")) and c["name"] != "__init__.py",
+                                             -c["tokens"][7] if c["tokens"] else 0))
+    parts = [(c["kind"], c["name"] + ("/" if c["kind"] == "dir" else ""), c["summaries"][1]) for c in ranked]
+    summaries = extractive.directory_ladder(name if not is_repo else repo_name, doc, parts, is_repo=is_repo)
+    outline_text = "\n".join(
+        f"{c['name']}{'/' if c['kind'] == 'dir' else ''}  # {c['summaries'][2]}" for c in children
+    )
+    source_tokens = sum(c["tokens"][7] for c in children if c["tokens"])
+    node = {
+        "id": dir_id,
+        "parent": None if is_repo else parent_dir(dir_id),
+        "kind": "repo" if is_repo else "dir",
+        "name": name,
+        "path": dir_id,
+        "lang": None,
+        "start_line": None,
+        "end_line": None,
+        "signature": "",
+        "doc": doc,
+        "hash": merkle_hash(children),
+        "summarizer": SUMMARIZER,
+        "summaries": summaries,
+        "outline": outline_text,
+        "position": 0,
+    }
+    # A directory's source is its files: its count is theirs added up.
+    node["tokens"] = tokens.count_many(summaries + [outline_text]) + [source_tokens]
+    return node
+
+
+def merkle_hash(children: list[dict]) -> str:
+    h = xxhash.xxh3_128()
+    h.update(SUMMARIZER.encode())
+    for c in sorted(children, key=lambda c: c["name"]):
+        h.update(f"{c['kind']}\0{c['name']}\0{c['hash']}\n".encode())
+    return h.hexdigest()
+
+
+# --- the build ------------------------------------------------------------------------
+
+
+Progress = Callable[[int, int], None]
+
+
+def _build_one(args: tuple[str, bytes, str, str | None]) -> tuple[dict, list[dict]]:
+    return build_file(*args)
+
+
+def _build_files(entries: list[FileEntry], workers: int, progress: Progress | None):
+    """Outline and summarize files, on every core when there are enough of them."""
+    jobs = [(e.path, e.data, e.hash, e.lang) for e in entries]
+    total = len(jobs)
+    if progress:
+        progress(0, total)
+    if workers <= 1 or total < PARALLEL_THRESHOLD:
+        for done, job in enumerate(jobs, 1):
+            yield _build_one(job)
+            if progress:
+                progress(done, total)
+        return
+    tokens.encoding()  # load the vocabulary once, before forking, so workers share it
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for done, result in enumerate(pool.map(_build_one, jobs, chunksize=4), 1):
+            yield result
+            if progress:
+                progress(done, total)
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def build(root: str, store: Store, subpath: str = "", workers: int | None = None,
+          max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress | None = None) -> BuildStats:
+    """Bring the cached pyramid of `root` (or of `subpath` in it) up to date with the tree."""
+    started = time.perf_counter()
+    subpath = subpath.strip("/")
+    scanned = scan(root, max_file_bytes, subpath)
+    known = store.file_hashes()
+    under = (lambda p: p == subpath or p.startswith(subpath + "/")) if subpath else (lambda p: True)
+    present = {f.path for f in scanned.files}
+    removed = [p for p in known if under(p) and p not in present]
+    changed = [f for f in scanned.files if known.get(f.path) != (f.hash, SUMMARIZER)]
+    stats = _apply(root, store, scanned, changed, removed, workers or default_workers(), progress, subpath)
+    stats.files_total = len(scanned.files)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> BuildStats:
+    """Refresh named files (changed, created or deleted) without walking the whole tree."""
+    started = time.perf_counter()
+    known = store.file_hashes()
+    scanned = ScanResult(root=os.path.realpath(root))
+    removed = []
+    for path in paths:
+        one = read_one(root, path, max_file_bytes)
+        if one.files:
+            scanned.files.extend(one.files)
+        elif path in known:
+            removed.append(path)
+    changed = [f for f in scanned.files if known.get(f.path) != (f.hash, SUMMARIZER)]
+    stats = _apply(root, store, None, changed, removed, 1, None, "")
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -> BuildStats:
+    stats = BuildStats(files_parsed=len(changed), files_removed=len(removed),
+                       skipped=len(scanned.skipped) if scanned else 0, parsed_paths=[f.path for f in changed])
+    file_rows, new_nodes = [], []
+    for file_row, nodes in _build_files(changed, workers, progress):
+        file_rows.append(file_row)
+        new_nodes.extend(nodes)
+    if not changed and not removed and store.node("") is not None:
+        if scanned is not None:
+            store.write([], [], [], [], scanned.skipped, subpath)
+        return stats
+    dir_nodes, stale_dirs = _refresh_dirs(store, root, new_nodes, removed)
+    stats.dirs_summarized = len(dir_nodes)
+    stats.nodes_written = len(new_nodes) + len(dir_nodes)
+    store.write(file_rows, new_nodes + dir_nodes, removed, stale_dirs,
+                scanned.skipped if scanned is not None else None, subpath)
+    return stats
+
+
+def _refresh_dirs(store: Store, root: str, new_nodes: list[dict], removed: list[str]):
+    """Re-summarize every directory whose children changed, deepest first."""
+    current = {n["id"]: n for n in store.nodes(("file", "dir", "repo"))}
+    for path in removed:
+        current.pop(path, None)
+    for node in new_nodes:
+        if node["kind"] == "file":
+            current[node["id"]] = node
+    files = [n for n in current.values() if n["kind"] == "file"]
+    wanted_dirs = {""}
+    for f in files:
+        d = parent_dir(f["path"])
+        while d not in wanted_dirs:
+            wanted_dirs.add(d)
+            d = parent_dir(d)
+    stale_dirs = [i for i, n in current.items() if n["kind"] in ("dir", "repo") and i not in wanted_dirs]
+    children: dict[str, list[dict]] = {}
+    for f in files:
+        children.setdefault(f["parent"], []).append(f)
+    written = []
+    repo_name = os.path.basename(os.path.realpath(root)) or "repository"
+    for dir_id in sorted(wanted_dirs, key=lambda d: (-d.count("/") if d else 1, d)):
+        kids = children.get(dir_id, [])
+        old = current.get(dir_id)
+        if old is not None and old["hash"] == merkle_hash(kids) and old["summarizer"] == SUMMARIZER:
+            node = old
+        else:
+            node = build_dir(dir_id, kids, repo_name)
+            written.append(node)
+        if dir_id:
+            children.setdefault(node["parent"], []).append(node)
+    return written, stale_dirs

