@@ -64,10 +64,13 @@ def parent_dir(path: str) -> str:
 def build_file(path: str, data: bytes, content_hash: str, lang: str | None) -> tuple[dict, list[dict]]:
     """The `files` row and the pyramid nodes (the file's, then its symbols') of one file."""
     text = data.decode("utf-8", errors="replace")
-    result = outline(data, lang) if supported(lang) else Outline(lang=lang or "")
+    try:
+        result = outline(data, lang) if supported(lang) else Outline(lang=lang or "")
+    except Exception:  # one file our outliner chokes on must not sink the build: keep it, unstructured
+        result = Outline(lang=lang or "", has_errors=True)
     if lang == "markdown" or not supported(lang):
         result.doc = prose_lead(text)
-    symbol_nodes = _symbol_nodes(path, data, content_hash, lang, result)
+    symbol_nodes = _symbol_nodes(path, text, content_hash, lang, result)
     top = [n for n in symbol_nodes if n["parent"] == path]
     parts = _ranked_parts(top)
     name = path.rsplit("/", 1)[-1]
@@ -102,7 +105,13 @@ def build_file(path: str, data: bytes, content_hash: str, lang: str | None) -> t
     return file_row, [file_node] + symbol_nodes
 
 
-def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, result: Outline) -> list[dict]:
+def source_lines(lines: list[str], start: int, end: int) -> str:
+    """A symbol's source: whole lines, so that methods keep their indentation."""
+    return "\n".join(lines[start - 1 : end])
+
+
+def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, result: Outline) -> list[dict]:
+    lines = text.split("\n")  # tree-sitter counts rows by \n alone
     nodes = []
     for position, s in enumerate(result.symbols):
         nodes.append({
@@ -119,7 +128,7 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
             "hash": content_hash,
             "summarizer": SUMMARIZER,
             "position": position,
-            "_source": data[s.start_byte : s.end_byte].decode("utf-8", errors="replace"),
+            "_source": source_lines(lines, s.start_line, s.end_line),
         })
     children: dict[str, list[dict]] = {}
     for node in nodes:

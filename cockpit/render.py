@@ -6,7 +6,7 @@ import json
 import os
 
 from cache.store import Store
-from cockpit.pyramid import LEVELS
+from cockpit.pyramid import LEVELS, source_lines
 
 DIR_KINDS = ("repo", "dir")
 
@@ -36,17 +36,20 @@ def view_text(root: str, node: dict, view: str) -> str:
     if view == "source":
         if node["kind"] in DIR_KINDS:
             return node["outline"]  # a directory's source is its files: show what it holds
-        return read_lines(root, node["path"], node["start_line"], node["end_line"])
+        return read_source(root, node)
     return node["summaries"][LEVELS.index(view)] if node["summaries"] else ""
 
 
-def read_lines(root: str, path: str, start: int | None, end: int | None) -> str:
+def read_source(root: str, node: dict) -> str:
+    """A file's text, or a symbol's lines, exactly as they were counted when built."""
     try:
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
+        with open(os.path.join(root, node["path"]), "rb") as fh:
+            text = fh.read().decode("utf-8", errors="replace")
     except OSError as exc:
         return f"(source unavailable: {exc.strerror})"
-    return "\n".join(lines[(start or 1) - 1 : end or len(lines)])
+    if node["kind"] == "file":
+        return text
+    return source_lines(text.split("\n"), node["start_line"], node["end_line"])
 
 
 def _label(node: dict) -> str:

@@ -47,7 +47,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
 
 _BY_EXTENSION = {ext: spec.name for spec in LANGUAGES.values() for ext in spec.extensions}
 _BY_FILENAME = {"Rakefile": "ruby", "Gemfile": "ruby", "BUILD.bazel": "python"}
-_SHEBANG = re.compile(rb"^#!\s*(?:/usr/bin/env\s+(?:-S\s+)?)?\S*?([a-z]+)[0-9.]*\b")
+_SHEBANG = re.compile(rb"^#!\s*(?:\S*/)?(?:env\s+(?:-\S+\s+)*)?(?:\S*/)?([a-z]+)")
 _INTERPRETERS = {"python": "python", "bash": "bash", "sh": "bash", "zsh": "bash", "node": "javascript", "ruby": "ruby"}
 
 

@@ -1,0 +1,76 @@
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Create files under root; str contents are dedented text, bytes are written as is."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"))
+    return root
+
+
+SAMPLE_REPO = {
+    "README.md": """
+        # Weather
+
+        Fetches forecasts from public weather services and caches them on disk.
+        """,
+    "weather/__init__.py": '''
+        """Forecast fetching and caching for the command line."""
+        ''',
+    "weather/client.py": '''
+        """HTTP client for the forecast service, with retries."""
+        import json
+        from weather.cache import DiskCache
+
+
+        class ForecastClient:
+            """Talks to the forecast service and caches its answers."""
+
+            def __init__(self, base_url: str, cache: DiskCache):
+                self.base_url = base_url
+                self.cache = cache
+
+            def forecast(self, city: str, days: int = 3) -> dict:
+                """Return the forecast for a city over the next few days."""
+                key = f"{city}:{days}"
+                return self.cache.get(key) or {}
+
+
+        def parse_reply(text):
+            # Decode the service's JSON reply into a dict of days.
+            return json.loads(text)
+        ''',
+    "weather/cache.py": '''
+        """A tiny cache of JSON documents on disk."""
+
+
+        class DiskCache:
+            """Stores documents as files named by their key."""
+
+            def get(self, key):
+                """Read a cached document, or None when it is missing."""
+                return None
+        ''',
+    "scripts/run.sh": """
+        #!/bin/sh
+        # Run the weather client against the staging service.
+        python -m weather
+        """,
+}
+
+
+@pytest.fixture
+def sample_repo(tmp_path):
+    return write_tree(tmp_path / "repo", SAMPLE_REPO)

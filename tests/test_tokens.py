@@ -1,0 +1,28 @@
+import subprocess
+import sys
+
+from cockpit import tokens
+
+
+def test_counts_are_tiktokens_exact_counts():
+    enc = tokens.encoding()
+    assert enc.name == "cl100k_base"
+    assert enc.encode_ordinary("hello world") == [15339, 1917]
+    text = "def parse(argv: list[str]) -> Namespace:\n    return parser.parse_args(argv)\n"
+    assert tokens.count(text) == len(enc.encode_ordinary(text))
+    assert tokens.count("") == 0
+    assert tokens.count_many(["hello world", ""]) == [2, 0]
+
+
+def test_special_token_text_is_counted_not_rejected():
+    assert tokens.count("<|endoftext|>") > 1
+
+
+def test_vocabulary_is_installed_offline_into_an_empty_cache(tmp_path):
+    # A fresh process with an empty cache dir and no network proxy reachable.
+    code = "from cockpit import tokens; print(tokens.count('hello world'))"
+    env = {"TIKTOKEN_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2"
+    assert len(list(tmp_path.iterdir())) == 1
