@@ -165,30 +165,56 @@ class Store:
 
     # --- writes --------------------------------------------------------------
 
-    def write(self, files: list[dict], nodes: list[dict], removed_paths: list[str], removed_nodes: list[str],
-              skipped: list[tuple[str, str]] | None, skipped_under: str = "") -> None:
-        """Apply one build's changes in a single transaction."""
-        conn = self.db.conn
-        with conn:
-            for path in removed_paths:
-                conn.execute("DELETE FROM files WHERE path = ?", [path])
-                conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [path])
-            for row in files:  # a changed file's old symbols go; its new ones come below
-                conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [row["path"]])
-            if removed_nodes:
-                conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_nodes])
-            if files:
-                self.db["files"].insert_all(files, pk="path", replace=True, batch_size=500)
-            if nodes:
-                self.db["nodes"].insert_all((_encode(n) for n in nodes), pk="id", replace=True, batch_size=500)
-            if skipped is not None:
-                if skipped_under:
-                    conn.execute("DELETE FROM skipped WHERE path = ? OR path LIKE ?", [skipped_under, skipped_under + "/%"])
-                else:
-                    conn.execute("DELETE FROM skipped")
-                self.db["skipped"].insert_all(
-                    [{"path": p, "reason": r} for p, r in skipped], pk="path", replace=True, batch_size=500
-                )
+    def write_files(self, built: list[tuple[dict, list[dict]]]) -> int:
+        """Store rebuilt files: each file's row and its nodes replace the old ones together."""
+        if not built:
+            return 0
+        nodes = [n for _, file_nodes in built for n in file_nodes]
+        with self.db.conn:
+            self.db.conn.executemany(
+                "DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [[row["path"]] for row, _ in built]
+            )
+            self._insert("nodes", NODE_COLUMNS, (_encode(n) for n in nodes))
+            # The files row goes last: it is what marks a file as done.
+            self._insert("files", FILE_COLUMNS, (dict(row, imports=json.dumps(row["imports"])) for row, _ in built))
+        return len(nodes)
+
+    def _insert(self, table: str, columns: dict, rows) -> None:
+        # The hot path of a cold build: plain executemany, no per-row introspection.
+        names = list(columns)
+        sql = f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        self.db.conn.executemany(sql, ([row.get(name) for name in names] for row in rows))
+
+    def set_tokens(self, updates: list[tuple[str, str, list]]) -> None:
+        """Store token counts computed after the build, unless the node changed meanwhile."""
+        if not updates:
+            return
+        with self.db.conn:
+            self.db.conn.executemany(
+                "UPDATE nodes SET tokens = ? WHERE id = ? AND hash = ?",
+                [(json.dumps(counts), node_id, node_hash) for node_id, node_hash, counts in updates],
+            )
+
+    def remove_files(self, paths: list[str]) -> None:
+        with self.db.conn:
+            for path in paths:
+                self.db.conn.execute("DELETE FROM files WHERE path = ?", [path])
+                self.db.conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [path])
+
+    def write_dirs(self, nodes: list[dict], removed_ids: list[str]) -> None:
+        with self.db.conn:
+            self.db.conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_ids])
+            self._insert("nodes", NODE_COLUMNS, (_encode(n) for n in nodes))
+
+    def write_skipped(self, skipped: list[tuple[str, str]], under: str = "") -> None:
+        with self.db.conn:
+            if under:
+                self.db.conn.execute("DELETE FROM skipped WHERE path = ? OR path LIKE ?", [under, under + "/%"])
+            else:
+                self.db.conn.execute("DELETE FROM skipped")
+            self.db["skipped"].insert_all(
+                [{"path": p, "reason": r} for p, r in skipped], pk="path", replace=True, batch_size=500
+            )
 
     def close(self) -> None:
         self.db.close()

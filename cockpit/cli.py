@@ -56,8 +56,10 @@ def open_store(root: str, config: Config, cache: str | None, rebuild: bool) -> S
 @click.option("--cache", type=click.Path(dir_okay=False), help="Cache file (default: ROOT/.cockpit/cache.sqlite).")
 @click.option("--max-file-size", type=click.IntRange(1), help="Skip files larger than this many bytes.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes to build with (default: every core).")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
-def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, quiet):
+def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, exclude,
+              quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
     try:
         config = Config.load(root)
@@ -71,8 +73,9 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache
     try:
         with _progress_bar(interactive) as progress:
             stats = build(root, store, subpath=subpath, workers=workers or config.workers,
-                          max_file_bytes=max_file_size or config.max_file_bytes, progress=progress)
-        tree = load_tree(store, subpath, depth)
+                          max_file_bytes=max_file_size or config.max_file_bytes, progress=progress,
+                          exclude=tuple(config.exclude) + exclude)
+        tree = load_tree(store, root, subpath, depth)
         if tree is None:
             raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
         text = to_json(root, tree, view) if fmt == "json" else to_markdown(root, tree, view)

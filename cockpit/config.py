@@ -6,7 +6,7 @@ Command-line flags override both; both override the defaults here.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from cockpit.scan import DEFAULT_MAX_FILE_BYTES
@@ -21,6 +21,7 @@ class Config:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     cache: str | None = None  # path of the cache file; default: <repo>/.cockpit/cache.sqlite
     workers: int | None = None  # processes for a build; default: every core
+    exclude: list[str] = field(default_factory=list)  # gitignore-style patterns to leave out
 
     @classmethod
     def load(cls, root: str) -> Config:

@@ -25,6 +25,7 @@ import xxhash
 from cache.store import Store
 from cockpit import tokens
 from cockpit.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
+from cockpit.scan import content_hash as content_hash_of
 from summarizers import extractive
 from summarizers.outline import OUTLINE_VERSION, Outline, outline, supported
 
@@ -33,6 +34,7 @@ SUMMARY_LEVELS = LEVELS[:6]
 SUMMARIZER = f"{extractive.SUMMARIZER_ID}+outline/{OUTLINE_VERSION}"
 # Below this many files to (re)build, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 48
+WRITE_BATCH = 200  # files per transaction
 README_NAMES = ("README.md", "README.rst", "README.txt", "README", "readme.md", "Readme.md")
 # Files whose own doc speaks for their directory, best first.
 PACKAGE_DOC_NAMES = ("__init__.py", "doc.go", "lib.rs", "mod.rs", "main.rs", "package-info.java", "index.ts", "index.js")
@@ -61,8 +63,9 @@ def parent_dir(path: str) -> str:
 # --- one file: outline, summaries, outline text, token counts (runs in workers) ---------
 
 
-def build_file(path: str, data: bytes, content_hash: str, lang: str | None) -> tuple[dict, list[dict]]:
+def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dict]]:
     """The `files` row and the pyramid nodes (the file's, then its symbols') of one file."""
+    content_hash = content_hash_of(data)
     text = data.decode("utf-8", errors="replace")
     try:
         result = outline(data, lang) if supported(lang) else Outline(lang=lang or "")
@@ -128,7 +131,6 @@ def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, res
             "hash": content_hash,
             "summarizer": SUMMARIZER,
             "position": position,
-            "_source": source_lines(lines, s.start_line, s.end_line),
         })
     children: dict[str, list[dict]] = {}
     for node in nodes:
@@ -139,7 +141,9 @@ def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, res
             node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids)
         )
         node["outline"] = _symbol_outline(node, kids)
-        node["tokens"] = _count_views(node["summaries"], node["outline"], node.pop("_source"))
+        # A symbol's source count waits for its first use (see source_tokens): counting every
+        # nested body at build time would cost as much again as the whole build.
+        node["tokens"] = _count_views(node["summaries"], node["outline"], None)
     return nodes
 
 
@@ -179,8 +183,25 @@ def _preview(text: str, max_lines: int = 20) -> str:
     return "\n".join(lines[:max_lines])
 
 
-def _count_views(summaries: list[str], outline_text: str, source: str) -> list[int]:
-    return tokens.count_many(list(summaries) + [outline_text, source])
+def _count_views(summaries: list[str], outline_text: str, source: str | None) -> list[int | None]:
+    counts = tokens.count_many(list(summaries) + [outline_text])
+    return counts + [tokens.count(source) if source is not None else None]
+
+
+def source_tokens(root: str, store: Store, nodes: list[dict]) -> None:
+    """Fill in the source token counts a build left for later, and keep them in the cache."""
+    missing = [n for n in nodes if n["tokens"] and n["tokens"][7] is None]
+    by_path: dict[str, list[str]] = {}
+    for node in missing:
+        if node["path"] not in by_path:
+            try:
+                with open(os.path.join(root, node["path"]), "rb") as fh:
+                    by_path[node["path"]] = fh.read().decode("utf-8", errors="replace").split("\n")
+            except OSError:
+                by_path[node["path"]] = []
+        lines = by_path[node["path"]]
+        node["tokens"][7] = tokens.count(source_lines(lines, node["start_line"], node["end_line"]))
+    store.set_tokens([(n["id"], n["hash"], n["tokens"]) for n in missing])
 
 
 _BADGE = re.compile(r"^\s*(?:\[!\[|!\[|<|\.\. |:[a-z]+:|\||```|~~~|---|===|\{%|%)")
@@ -270,13 +291,19 @@ def merkle_hash(children: list[dict]) -> str:
 Progress = Callable[[int, int], None]
 
 
-def _build_one(args: tuple[str, bytes, str, str | None]) -> tuple[dict, list[dict]]:
-    return build_file(*args)
+def _build_one(job: tuple[str, str, str | None]) -> tuple[dict, list[dict]] | None:
+    root, path, lang = job
+    try:
+        with open(os.path.join(root, path), "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None  # gone since the scan: the next build removes it
+    return build_file(path, data, lang)
 
 
-def _build_files(entries: list[FileEntry], workers: int, progress: Progress | None):
+def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Progress | None):
     """Outline and summarize files, on every core when there are enough of them."""
-    jobs = [(e.path, e.data, e.hash, e.lang) for e in entries]
+    jobs = [(root, e.path, e.lang) for e in entries]
     total = len(jobs)
     if progress:
         progress(0, total)
@@ -300,11 +327,12 @@ def default_workers() -> int:
 
 
 def build(root: str, store: Store, subpath: str = "", workers: int | None = None,
-          max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress | None = None) -> BuildStats:
+          max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress | None = None,
+          exclude: tuple[str, ...] = ()) -> BuildStats:
     """Bring the cached pyramid of `root` (or of `subpath` in it) up to date with the tree."""
     started = time.perf_counter()
     subpath = subpath.strip("/")
-    scanned = scan(root, max_file_bytes, subpath)
+    scanned = scan(root, max_file_bytes, subpath, exclude)
     known = store.file_hashes()
     under = (lambda p: p == subpath or p.startswith(subpath + "/")) if subpath else (lambda p: True)
     present = {f.path for f in scanned.files}
@@ -337,30 +365,29 @@ def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int 
 def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -> BuildStats:
     stats = BuildStats(files_parsed=len(changed), files_removed=len(removed),
                        skipped=len(scanned.skipped) if scanned else 0, parsed_paths=[f.path for f in changed])
-    file_rows, new_nodes = [], []
-    for file_row, nodes in _build_files(changed, workers, progress):
-        file_rows.append(file_row)
-        new_nodes.extend(nodes)
-    if not changed and not removed and store.node("") is not None:
-        if scanned is not None:
-            store.write([], [], [], [], scanned.skipped, subpath)
-        return stats
-    dir_nodes, stale_dirs = _refresh_dirs(store, root, new_nodes, removed)
-    stats.dirs_summarized = len(dir_nodes)
-    stats.nodes_written = len(new_nodes) + len(dir_nodes)
-    store.write(file_rows, new_nodes + dir_nodes, removed, stale_dirs,
-                scanned.skipped if scanned is not None else None, subpath)
+    batch: list[tuple[dict, list[dict]]] = []
+    for built in _build_files(root, changed, workers, progress):
+        if built is not None:
+            batch.append(built)
+        if len(batch) >= WRITE_BATCH:
+            stats.nodes_written += store.write_files(batch)
+            batch = []
+    stats.nodes_written += store.write_files(batch)  # each batch commits: a killed build resumes from here
+    if removed:
+        store.remove_files(removed)
+    if changed or removed or store.node("") is None:
+        dir_nodes, stale_dirs = _refresh_dirs(store, root)
+        store.write_dirs(dir_nodes, stale_dirs)
+        stats.dirs_summarized = len(dir_nodes)
+        stats.nodes_written += len(dir_nodes)
+    if scanned is not None:
+        store.write_skipped(scanned.skipped, subpath)
     return stats
 
 
-def _refresh_dirs(store: Store, root: str, new_nodes: list[dict], removed: list[str]):
+def _refresh_dirs(store: Store, root: str):
     """Re-summarize every directory whose children changed, deepest first."""
     current = {n["id"]: n for n in store.nodes(("file", "dir", "repo"))}
-    for path in removed:
-        current.pop(path, None)
-    for node in new_nodes:
-        if node["kind"] == "file":
-            current[node["id"]] = node
     files = [n for n in current.values() if n["kind"] == "file"]
     wanted_dirs = {""}
     for f in files:

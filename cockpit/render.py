@@ -6,17 +6,18 @@ import json
 import os
 
 from cache.store import Store
-from cockpit.pyramid import LEVELS, source_lines
+from cockpit.pyramid import LEVELS, source_lines, source_tokens
 
 DIR_KINDS = ("repo", "dir")
 
 
-def load_tree(store: Store, node_id: str, depth: int) -> dict | None:
+def load_tree(store: Store, root: str, node_id: str, depth: int) -> dict | None:
     """The node and its descendants down to `depth` levels, children under `children`."""
     top = store.node(node_id)
     if top is None:
         return None
     level = [top]
+    loaded = [top]
     for _ in range(depth):
         found = store.children_of([n["id"] for n in level])
         next_level = []
@@ -25,7 +26,9 @@ def load_tree(store: Store, node_id: str, depth: int) -> dict | None:
             next_level.extend(node["children"])
         if not next_level:
             break
+        loaded.extend(next_level)
         level = next_level
+    source_tokens(root, store, loaded)
     return top
 
 

@@ -63,5 +63,12 @@ def count(text: str) -> int:
 
 
 def count_many(texts: list[str]) -> list[int]:
+    """Counts for several texts; repeated texts (rungs that say the same) are counted once."""
     enc = encoding()
-    return [len(enc.encode_ordinary(t)) if t else 0 for t in texts]
+    seen: dict[str, int] = {"": 0}
+    counts = []
+    for text in texts:
+        if text not in seen:
+            seen[text] = len(enc.encode_ordinary(text))
+        counts.append(seen[text])
+    return counts

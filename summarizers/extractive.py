@@ -123,14 +123,13 @@ def _bare(token: str) -> str:
 
 def _clause_prefix(tokens: list[str], budget: int) -> list[str] | None:
     """The longest prefix that ends at a clause boundary and fits the budget."""
-    best = None
-    for end in range(1, min(len(tokens), budget) + 1):
+    for end in range(min(len(tokens), budget), 0, -1):
         boundary = end == len(tokens) or tokens[end - 1][-1:] in ",;:)" or _bare(tokens[end]) in CLAUSE_STARTS
         if boundary:
             candidate = _trim_tail(tokens[:end])
             if candidate:
-                best = candidate
-    return best
+                return candidate
+    return None
 
 
 def _strip_parentheticals(text: str) -> str:
@@ -195,8 +194,11 @@ def _telegraphic(text: str) -> str:
 
 def _finish(text: str) -> str:
     text = text.strip().rstrip(",;:-–—")
-    tokens = _trim_tail(text.split()) if _bare(text.split()[-1]) in FUNCTION_WORDS else text.split()
-    text = " ".join(tokens) if tokens else text
+    if not text:
+        return ""
+    ending = text[-1] if text[-1] in ".!?" else ""
+    tokens = _trim_tail(text.split())
+    text = " ".join(tokens) + (ending if tokens and tokens[-1][-1:] not in ".!?" else "") if tokens else text
     if text.endswith(".") and not re.search(r"[.!?]\s", text):
         text = text[:-1]  # a single phrase reads as a label, not a sentence
     if text and text[0].islower() and not re.match(r"^[a-z_]+[A-Z_(.]", text):
@@ -210,14 +212,19 @@ def ladder(*texts: str) -> list[str]:
     A rung uses the longest text that fits whole; otherwise it fits the
     shortest text that is long enough to be worth cutting down.
     """
-    texts = tuple(t for t in (" ".join(x.split()) for x in texts) if t)
+    texts = [t for t in (" ".join(x.split()) for x in texts) if t]
     if not texts:
         return [""] * len(BUDGETS)
+    counts = [word_count(t) for t in texts]
+    finished: dict[str, str] = {}  # several rungs often take the same whole text
     rungs = []
     for budget in BUDGETS:
-        whole = [t for t in texts if word_count(t) <= budget]
+        whole = [t for t, n in zip(texts, counts) if n <= budget]
         if whole:
-            rungs.append(_finish(whole[-1]))
+            text = whole[-1]
+            if text not in finished:
+                finished[text] = _finish(text)
+            rungs.append(finished[text])
         else:
             rungs.append(fit(texts[0], budget))
     return rungs

@@ -5,12 +5,18 @@ Each language's query file (`queries/<lang>.scm`) marks what to collect:
 - `@definition.<kind>` on a definition (class, function, method, struct, ...),
   with `@name` on its name in the same pattern;
 - optionally `@scope` in the same pattern: a type that qualifies the name when
-  the definition is not nested in it (a Go method's receiver type);
-- `@import` on an import statement.
+  the definition is not nested in it (a Go method's receiver type, `Foo` in
+  C++'s `void Foo::bar()`); several `@scope` captures are joined;
+- `@import` on an import statement (a statement captured as an import is not
+  also a definition).
+
+When two patterns match the same definition, the one written later wins, so a
+query can follow a general pattern with a more specific one.
 
 Everything else (nesting, qualified names, signatures, docs, line ranges) is
 derived here the same way for every language. A file with syntax errors still
-yields every definition that parsed.
+yields every definition that parsed. Markdown is the one special case: its
+headings nest by level, and a section's doc is the paragraph under its heading.
 """
 
 from __future__ import annotations
@@ -23,14 +29,19 @@ from tree_sitter import Node, Parser, Query, QueryCursor
 
 from summarizers.languages import LANGUAGES, grammar, query_source
 
-OUTLINE_VERSION = 1  # bump when what an outline holds changes: cached outlines are redone
+OUTLINE_VERSION = 2  # bump when what an outline holds changes: cached outlines are redone
 
 MAX_SIGNATURE_CHARS = 240
 MAX_DOC_CHARS = 2000
 # Kinds that can hold methods: a function defined inside one of them is a method.
-CONTAINER_KINDS = {"class", "struct", "interface", "trait", "impl", "enum", "module", "namespace", "object"}
-# Nodes that wrap a definition and belong to it (decorators, `export`, templates).
-WRAPPERS = {"decorated_definition", "export_statement", "template_declaration", "ambient_declaration"}
+# (Not "namespace": functions in a C++/TypeScript namespace or a Rust `mod` stay functions.)
+CONTAINER_KINDS = {"class", "struct", "interface", "trait", "impl", "enum", "module", "object"}
+# Nodes that wrap a definition and belong to it (decorators, `export`, templates, C typedefs).
+WRAPPERS = {
+    "decorated_definition", "export_statement", "template_declaration", "ambient_declaration", "type_definition"
+}
+# Siblings that may stand between a doc comment and its definition (Rust `#[...]`, TS `@dec`).
+ATTRIBUTES = {"attribute_item", "decorator"}
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
 
 
@@ -73,23 +84,31 @@ def outline(data: bytes, lang: str) -> Outline:
     tree = parser.parse(data)
     root = tree.root_node
     result = Outline(lang=lang, has_errors=root.has_error)
-    definitions: list[tuple[Node, Node, str, str]] = []  # (anchor, definition, kind, name)
+    definitions: list[tuple] = []  # (anchor, definition, kind, name, pattern index, name node)
     scopes: dict[int, str] = {}
-    for _, captures in QueryCursor(query).matches(root):
+    import_ids: set[int] = set()
+    for pattern, captures in QueryCursor(query).matches(root):
         if "import" in captures:
             for node in captures["import"]:
                 result.imports.append(_collapse(_text(node))[:MAX_SIGNATURE_CHARS])
+                import_ids.add(node.id)
             continue
         kind = next((key[11:] for key in captures if key.startswith("definition.")), None)
         if kind is None or "name" not in captures:
             continue
         node = captures[f"definition.{kind}"][0]
-        name = _collapse(_text(captures["name"][0]))
+        name_node = captures["name"][0]
+        name = _collapse(_text(name_node))
         if not name:
             continue
-        definitions.append((_anchor(node), node, kind, name))
+        definitions.append((_anchor(node), node, kind, name, pattern, name_node))
         if "scope" in captures:
-            scopes[node.id] = _text(captures["scope"][0]).lstrip("*&").strip()
+            scope = ".".join(_text(n).lstrip("*&").strip() for n in captures["scope"])
+            scopes[node.id] = scope.replace("::", ".")
+    if import_ids:
+        definitions = [d for d in definitions if d[1].id not in import_ids]
+    if lang == "markdown":
+        definitions = _heading_spans(definitions, root)
     result.symbols = _nest(definitions, scopes, lang)
     result.doc = _file_doc(root, lang)
     result.references = sorted({m.decode() for m in _IDENTIFIER.findall(data)})
@@ -111,25 +130,43 @@ def _anchor(node: Node) -> Node:
     return node
 
 
+_DUPLICATE = re.compile(r"#\d+$")
+
+
+def _prefix(parent: Symbol | None) -> str | None:
+    """How a parent qualifies its children: an impl block by its type's plain name."""
+    if parent is None:
+        return None
+    return _DUPLICATE.sub("", parent.qualname) if parent.kind == "impl" else parent.qualname
+
+
 def _nest(definitions, scopes, lang) -> list[Symbol]:
     """Order definitions by position and give each its parent and qualified name."""
-    definitions.sort(key=lambda d: (d[0].start_byte, -d[0].end_byte))
+    definitions.sort(key=lambda d: (d[0].start_byte, -d[0].end_byte, -d[4]))
     symbols: list[Symbol] = []
     stack: list[tuple[Node, Symbol]] = []
     seen: dict[str, int] = {}
     by_qualname: dict[str, Symbol] = {}
-    for anchor, node, kind, name in definitions:
+    for anchor, node, kind, name, _, name_node in definitions:
         if stack and stack[-1][0].id == anchor.id:
-            continue  # the same definition matched by two patterns
+            continue  # the same definition matched by two patterns: the later pattern won
         while stack and anchor.start_byte >= stack[-1][0].end_byte:
             stack.pop()
         parent = stack[-1][1] if stack else None
+        prefix = _prefix(parent)
         scope = scopes.get(node.id)
-        if parent is None and scope and scope in by_qualname:
-            parent = by_qualname[scope]
-        if kind == "function" and parent is not None and parent.kind in CONTAINER_KINDS:
-            kind = "method"
-        prefix = parent.qualname if parent else scope
+        if scope:  # relative to the enclosing symbol first, then from the top
+            candidates = (f"{prefix}.{scope}", scope) if prefix else (scope,)
+            found = next((by_qualname[c] for c in candidates if c in by_qualname), None)
+            if found is not None:
+                parent, prefix = found, _prefix(found)
+            else:
+                prefix = candidates[0]
+        if kind == "function" and parent is not None:
+            if parent.kind in CONTAINER_KINDS:
+                kind = "method"
+            elif parent.kind in ("function", "method") and node.child_by_field_name("body") is None:
+                continue  # a bodiless "function" in a body is a local declaration (C, C++)
         qualname = f"{prefix}.{name}" if prefix else name
         if qualname in seen:  # overloads, several impl blocks: keep every one addressable
             seen[qualname] += 1
@@ -140,7 +177,7 @@ def _nest(definitions, scopes, lang) -> list[Symbol]:
             kind=kind,
             name=name,
             qualname=qualname,
-            signature=_signature(node),
+            signature=_signature(node, name_node),
             doc=_doc(anchor, node, lang),
             start_line=anchor.start_point[0] + 1,
             end_line=anchor.end_point[0] + (0 if anchor.end_point[1] == 0 else 1),
@@ -154,14 +191,33 @@ def _nest(definitions, scopes, lang) -> list[Symbol]:
     return symbols
 
 
-def _signature(node: Node) -> str:
+def _signature(node: Node, name: Node) -> str:
     """The definition's head: everything before its body, on one line."""
+    text = node.text
     body = node.child_by_field_name("body")
-    if body is not None and body.start_byte > node.start_byte:
-        head = node.text[: body.start_byte - node.start_byte]
-    else:
-        head = node.text.split(b"\n", 1)[0]
-    text = _collapse(head.decode("utf-8", errors="replace")).rstrip("{:= ").rstrip()
+    if body is None and name.parent is not None:  # `const f = (x) => ...`: the bound function's body
+        value = name.parent.child_by_field_name("value")
+        body = value.child_by_field_name("body") if value is not None else None
+    if body is not None and node.start_byte < body.start_byte <= node.end_byte:
+        end = body.start_byte
+        for child in node.children:  # a comment before the body is not part of the head
+            if child.start_byte >= end:
+                break
+            if "comment" in child.type:
+                end = child.start_byte
+                break
+        head = text[: end - node.start_byte]
+    else:  # no body: up to the end of the line where the name, or the parameter list, ends
+        end = name.end_byte
+        params = node.child_by_field_name("parameters")
+        if params is None and name.parent is not None:  # C: the declarator holds the parameters
+            params = name.parent.child_by_field_name("parameters")
+        if params is not None:
+            end = max(end, params.end_byte)
+        end -= node.start_byte
+        cut = text.find(b"\n", end - 1) if 0 < end <= len(text) else text.find(b"\n")
+        head = text if cut < 0 else text[:cut]
+    text = _collapse(head.decode("utf-8", errors="replace")).rstrip("{:=; ").rstrip()
     if len(text) > MAX_SIGNATURE_CHARS:
         text = text[: MAX_SIGNATURE_CHARS - 1].rstrip() + "…"
     return text
@@ -173,6 +229,9 @@ def _doc(anchor: Node, node: Node, lang: str) -> str:
         doc = _python_docstring(body) if body is not None else ""
         if doc:
             return doc
+    elif lang == "markdown":  # a section's doc is the paragraph under its heading
+        following = node.next_named_sibling
+        return _collapse(_text(following))[:MAX_DOC_CHARS] if following and following.type == "paragraph" else ""
     return _leading_comment(anchor, lang)
 
 
@@ -189,12 +248,66 @@ def _leading_comment(anchor: Node, lang: str) -> str:
     """The comment block directly above a definition (no blank line between)."""
     lines: list[str] = []
     row = anchor.start_point[0]
-    sibling = anchor.prev_named_sibling
-    while sibling is not None and "comment" in sibling.type and sibling.end_point[0] >= row - 1:
-        lines.insert(0, _text(sibling))
+    node, sibling = anchor, anchor.prev_named_sibling
+    while sibling is None and node.parent is not None:  # first in its block: look above the block
+        node = node.parent
+        sibling = node.prev_named_sibling
+    while sibling is not None and sibling.end_point[0] >= row - 1:
+        if sibling.type in ATTRIBUTES:
+            row = sibling.start_point[0]
+            sibling = sibling.prev_named_sibling
+            continue
+        before = sibling.prev_sibling
+        if "comment" not in sibling.type or (
+            before is not None and before.end_point[0] == sibling.start_point[0] and before.end_point[1] > 0
+        ):
+            break  # not a comment, or one that trails code on its line
+        text = _text(sibling)
+        if text.startswith("#!"):
+            break
+        lines.insert(0, text)
         row = sibling.start_point[0]
         sibling = sibling.prev_named_sibling
     return clean_comment("\n".join(lines), lang)[:MAX_DOC_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A made-up range standing in for a node (a Markdown section)."""
+
+    id: int
+    start_byte: int
+    end_byte: int
+    start_point: tuple[int, int]
+    end_point: tuple[int, int]
+
+
+def _heading_spans(definitions: list[tuple], root: Node) -> list[tuple]:
+    """Markdown: a heading's section runs to the next heading of its level or above.
+
+    The grammar's own `section` nodes follow ATX headings only; this covers setext ones too.
+    """
+    definitions.sort(key=lambda d: d[1].start_byte)
+    spans: list[tuple] = []
+    stack: list[tuple[int, tuple]] = []  # (level, definition) of the open sections
+    for definition in [*definitions, None]:
+        heading = definition[1] if definition else root
+        level = _heading_level(heading) if definition else 0
+        start = (heading.start_byte, heading.start_point) if definition else (root.end_byte, root.end_point)
+        while stack and stack[-1][0] >= level:
+            _, (_, node, *rest) = stack.pop()
+            span = _Span(node.id, node.start_byte, start[0], node.start_point, start[1])
+            spans.append((span, node, *rest))
+        if definition:
+            stack.append((level, definition))
+    return spans
+
+
+def _heading_level(heading: Node) -> int:
+    for child in heading.children:  # atx_h2_marker, setext_h1_underline, ...
+        if child.type.startswith(("atx_h", "setext_h")):
+            return int(child.type.split("_h", 1)[1][0])
+    return 1
 
 
 def _file_doc(root: Node, lang: str) -> str:

@@ -1,6 +1,6 @@
 from cache.store import Store
 from cockpit import tokens
-from cockpit.pyramid import LEVELS, build, update_paths
+from cockpit.pyramid import LEVELS, build, source_tokens, update_paths
 from cockpit.render import view_text
 
 
@@ -36,6 +36,9 @@ def test_builds_repo_dir_file_symbol_nodes_with_full_ladders(sample_repo, tmp_pa
 def test_every_view_has_its_exact_token_count(sample_repo, tmp_path):
     store = open_store(sample_repo, tmp_path)
     build(str(sample_repo), store, workers=1)
+    symbols = [n for n in store.nodes() if n["kind"] not in ("file", "dir", "repo")]
+    assert all(n["tokens"][7] is None for n in symbols)  # counted on first use, then kept
+    source_tokens(str(sample_repo), store, symbols)
     for node in store.nodes():
         assert len(node["summaries"]) == 6 and len(node["tokens"]) == 8
         for budget, summary in zip((2, 4, 8, 16, 32, 64), node["summaries"]):
