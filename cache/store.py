@@ -132,6 +132,14 @@ class Store:
         rows = list(self.db.query("SELECT * FROM nodes WHERE id = ?", [node_id]))
         return _decode(rows[0]) if rows else None
 
+    def nodes_by_id(self, node_ids: list[str]) -> list[dict]:
+        found = []
+        for start in range(0, len(node_ids), 500):
+            batch = node_ids[start : start + 500]
+            found += [_decode(r) for r in self.db.query(
+                f"SELECT * FROM nodes WHERE id IN ({','.join('?' * len(batch))})", batch)]
+        return found
+
     def children(self, node_id: str) -> list[dict]:
         return self.children_of([node_id]).get(node_id, [])
 

@@ -376,7 +376,7 @@ def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -
     if removed:
         store.remove_files(removed)
     if changed or removed or store.node("") is None:
-        dir_nodes, stale_dirs = _refresh_dirs(store, root)
+        dir_nodes, stale_dirs = _refresh_dirs(store, root, [f.path for f in changed] + removed)
         store.write_dirs(dir_nodes, stale_dirs)
         stats.dirs_summarized = len(dir_nodes)
         stats.nodes_written += len(dir_nodes)
@@ -385,30 +385,39 @@ def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -
     return stats
 
 
-def _refresh_dirs(store: Store, root: str):
-    """Re-summarize every directory whose children changed, deepest first."""
-    current = {n["id"]: n for n in store.nodes(("file", "dir", "repo"))}
-    files = [n for n in current.values() if n["kind"] == "file"]
-    wanted_dirs = {""}
-    for f in files:
-        d = parent_dir(f["path"])
-        while d not in wanted_dirs:
-            wanted_dirs.add(d)
+def _refresh_dirs(store: Store, root: str, touched: list[str]):
+    """Re-summarize the directories above `touched` files whose children changed, deepest first.
+
+    Only ancestors of touched files can change, so only they are read: a one-file
+    update reads a handful of rows, not the whole tree.
+    """
+    dirty = {""}
+    for path in touched:
+        d = parent_dir(path)
+        while d not in dirty:
+            dirty.add(d)
             d = parent_dir(d)
-    stale_dirs = [i for i, n in current.items() if n["kind"] in ("dir", "repo") and i not in wanted_dirs]
-    children: dict[str, list[dict]] = {}
-    for f in files:
-        children.setdefault(f["parent"], []).append(f)
-    written = []
+    order = sorted(dirty, key=lambda d: (-d.count("/") if d else 1, d))
+    stored = store.children_of(order)
+    existing = {n["id"]: n for n in store.nodes_by_id(order)}
+    fresh: dict[str, dict | None] = {}  # dir id -> its new node, or None when it emptied
+    written, emptied = [], []
     repo_name = os.path.basename(os.path.realpath(root)) or "repository"
-    for dir_id in sorted(wanted_dirs, key=lambda d: (-d.count("/") if d else 1, d)):
-        kids = children.get(dir_id, [])
-        old = current.get(dir_id)
+    for dir_id in order:
+        listed = stored.get(dir_id, [])
+        known = {c["id"] for c in listed}
+        kids = [fresh.get(c["id"], c) if c["kind"] == "dir" else c for c in listed]
+        kids = [c for c in kids if c is not None]  # subdirectories that emptied
+        kids += [n for i, n in fresh.items() if n is not None and n["parent"] == dir_id and i not in known]
+        old = existing.get(dir_id)
+        if not kids and dir_id:
+            fresh[dir_id] = None
+            if old is not None:
+                emptied.append(dir_id)
+            continue
         if old is not None and old["hash"] == merkle_hash(kids) and old["summarizer"] == SUMMARIZER:
-            node = old
-        else:
-            node = build_dir(dir_id, kids, repo_name)
-            written.append(node)
-        if dir_id:
-            children.setdefault(node["parent"], []).append(node)
-    return written, stale_dirs
+            fresh[dir_id] = old
+            continue
+        fresh[dir_id] = build_dir(dir_id, kids, repo_name)
+        written.append(fresh[dir_id])
+    return written, emptied

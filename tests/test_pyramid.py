@@ -133,3 +133,43 @@ def test_syntax_errors_and_broken_encodings_still_yield_a_node(tmp_path):
     assert store.node("broken.py::good")["summaries"][1] == "Fine"
     assert store.node("ru.py::f") is not None
     assert {f["path"]: f["has_errors"] for f in store.files()}["broken.py"] == 1
+
+
+def snapshot(store):
+    return sorted((n["id"], n["parent"], n["kind"], n["hash"], n["summaries"], n["outline"], n["tokens"])
+                  for n in store.nodes())
+
+
+def test_incremental_builds_converge_to_a_fresh_build_after_random_edits(tmp_path):
+    import random
+
+    rng = random.Random(7)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    dirs = ["", "a", "a/b", "a/b/c", "d"]
+    incremental = Store(tmp_path / "inc.sqlite", str(repo))
+    for step in range(40):
+        existing = [p for p in repo.rglob("*.py")]
+        action = rng.choice(["create", "create", "modify", "delete", "update_paths"])
+        if action == "create" or not existing:
+            d = repo / rng.choice(dirs)
+            d.mkdir(parents=True, exist_ok=True)
+            name = f"m{rng.randrange(1000)}.py"
+            (d / name).write_text(f'"""Module {name} step {step}."""\ndef f{step}(x):\n    return x\n')
+        elif action == "modify":
+            target = rng.choice(existing)
+            target.write_text(target.read_text() + f"\ndef g{step}():\n    '''Added at step {step}.'''\n")
+        elif action == "delete":
+            target = rng.choice(existing)
+            target.unlink()
+            if not any(target.parent.iterdir()) and target.parent != repo:
+                target.parent.rmdir()
+        if action == "update_paths" and existing:
+            target = rng.choice(existing)
+            target.write_text(target.read_text() + "# touched\n")
+            update_paths(str(repo), incremental, [str(target.relative_to(repo))])
+        else:
+            build(str(repo), incremental, workers=1)
+        fresh = Store(tmp_path / f"fresh{step}.sqlite", str(repo))
+        build(str(repo), fresh, workers=1)
+        assert snapshot(incremental) == snapshot(fresh), f"step {step}: {action}"
