@@ -173,25 +173,18 @@ class Store:
 
     # --- writes --------------------------------------------------------------
 
-    def write_files(self, built: list[tuple[dict, list[dict]]]) -> int:
+    def write_files(self, built: list[EncodedFile]) -> int:
         """Store rebuilt files: each file's row and its nodes replace the old ones together."""
         if not built:
             return 0
-        nodes = [n for _, file_nodes in built for n in file_nodes]
         with self.db.conn:
             self.db.conn.executemany(
-                "DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [[row["path"]] for row, _ in built]
+                "DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [[path] for path, _, _ in built]
             )
-            self._insert("nodes", NODE_COLUMNS, (_encode(n) for n in nodes))
+            self.db.conn.executemany(_INSERT_NODE, (row for _, _, rows in built for row in rows))
             # The files row goes last: it is what marks a file as done.
-            self._insert("files", FILE_COLUMNS, (dict(row, imports=json.dumps(row["imports"])) for row, _ in built))
-        return len(nodes)
-
-    def _insert(self, table: str, columns: dict, rows) -> None:
-        # The hot path of a cold build: plain executemany, no per-row introspection.
-        names = list(columns)
-        sql = f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        self.db.conn.executemany(sql, ([row.get(name) for name in names] for row in rows))
+            self.db.conn.executemany(_INSERT_FILE, (file_row for _, file_row, _ in built))
+        return sum(len(rows) for _, _, rows in built)
 
     def set_tokens(self, updates: list[tuple[str, str, list]]) -> None:
         """Store token counts computed after the build, unless the node changed meanwhile."""
@@ -212,7 +205,7 @@ class Store:
     def write_dirs(self, nodes: list[dict], removed_ids: list[str]) -> None:
         with self.db.conn:
             self.db.conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_ids])
-            self._insert("nodes", NODE_COLUMNS, (_encode(n) for n in nodes))
+            self.db.conn.executemany(_INSERT_NODE, (node_row(n) for n in nodes))
 
     def write_skipped(self, skipped: list[tuple[str, str]], under: str = "") -> None:
         with self.db.conn:
@@ -228,11 +221,25 @@ class Store:
         self.db.close()
 
 
-def _encode(node: dict) -> dict:
-    row = dict(node)
-    row["summaries"] = json.dumps(node["summaries"])
-    row["tokens"] = json.dumps(node["tokens"])
-    return row
+def _insert_sql(table: str, columns: dict) -> str:
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_NODE = _insert_sql("nodes", NODE_COLUMNS)
+_INSERT_FILE = _insert_sql("files", FILE_COLUMNS)
+# A built file, ready to store: (path, its `files` row, its `nodes` rows), as plain tuples so
+# that the encoding happens in the build's worker processes, not in the one that writes.
+EncodedFile = tuple[str, tuple, list[tuple]]
+
+
+def node_row(node: dict) -> tuple:
+    row = dict(node, summaries=json.dumps(node["summaries"]), tokens=json.dumps(node["tokens"]))
+    return tuple(row.get(name) for name in NODE_COLUMNS)
+
+
+def encode_file(file_row: dict, nodes: list[dict]) -> EncodedFile:
+    row = dict(file_row, imports=json.dumps(file_row["imports"]))
+    return file_row["path"], tuple(row.get(name) for name in FILE_COLUMNS), [node_row(n) for n in nodes]
 
 
 def _decode(row: dict) -> dict:

@@ -16,13 +16,12 @@ import multiprocessing
 import os
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 import xxhash
 
-from cache.store import Store
+from cache.store import EncodedFile, Store, encode_file
 from cockpit import tokens
 from cockpit.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
 from cockpit.scan import content_hash as content_hash_of
@@ -291,18 +290,19 @@ def merkle_hash(children: list[dict]) -> str:
 Progress = Callable[[int, int], None]
 
 
-def _build_one(job: tuple[str, str, str | None]) -> tuple[dict, list[dict]] | None:
+def _build_one(job: tuple[str, str, str | None]) -> EncodedFile | None:
     root, path, lang = job
     try:
         with open(os.path.join(root, path), "rb") as fh:
             data = fh.read()
     except OSError:
         return None  # gone since the scan: the next build removes it
-    return build_file(path, data, lang)
+    return encode_file(*build_file(path, data, lang))
 
 
 def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Progress | None):
     """Outline and summarize files, on every core when there are enough of them."""
+    # Largest first, so that no big file is left running alone at the end.
     jobs = [(root, e.path, e.lang) for e in entries]
     total = len(jobs)
     if progress:
@@ -314,9 +314,9 @@ def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Pr
                 progress(done, total)
         return
     tokens.encoding()  # load the vocabulary once, before forking, so workers share it
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for done, result in enumerate(pool.map(_build_one, jobs, chunksize=4), 1):
+    start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    with multiprocessing.get_context(start_method).Pool(workers) as pool:
+        for done, result in enumerate(pool.imap_unordered(_build_one, jobs, chunksize=4), 1):
             yield result
             if progress:
                 progress(done, total)
@@ -365,7 +365,7 @@ def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int 
 def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -> BuildStats:
     stats = BuildStats(files_parsed=len(changed), files_removed=len(removed),
                        skipped=len(scanned.skipped) if scanned else 0, parsed_paths=[f.path for f in changed])
-    batch: list[tuple[dict, list[dict]]] = []
+    batch: list[EncodedFile] = []
     for built in _build_files(root, changed, workers, progress):
         if built is not None:
             batch.append(built)

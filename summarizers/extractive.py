@@ -162,30 +162,51 @@ def _weight(token: str) -> float:
     return score
 
 
-def fit(text: str, budget: int) -> str:
+class _Source:
+    """A text to summarize, with what every budget's cut needs worked out once."""
+
+    def __init__(self, text: str):
+        self.text = " ".join(text.split())
+        self.words = word_count(self.text)
+        self._cuts: list[list[str]] | None = None
+        self.sentence_counts: list[tuple[str, int]] = []
+
+    def cuts(self) -> list[list[str]]:
+        """Ever terser forms of the first sentence: as is, without asides, without fillers."""
+        if self._cuts is None:
+            parts = sentences(self.text)
+            self.sentence_counts = [(p, word_count(p)) for p in parts]
+            first = drop_lead_in(parts[0]) if parts else self.text
+            plain = _strip_parentheticals(first)
+            self._cuts = [plain.split(), _telegraphic(plain).split()]
+            if plain != first:
+                self._cuts.insert(0, first.split())
+        return self._cuts
+
+
+def fit(text: str | _Source, budget: int) -> str:
     """A summary of `text` in at most `budget` words that reads as a whole phrase."""
-    text = " ".join(text.split())
-    if not text:
+    source = text if isinstance(text, _Source) else _Source(text)
+    if not source.text:
         return ""
-    if word_count(text) <= budget:
-        return _finish(text)
-    parts = sentences(text)
-    taken: list[str] = []
-    for sentence in parts:
-        if word_count(" ".join(taken + [sentence])) > budget:
+    if source.words <= budget:
+        return _finish(source.text)
+    cuts = source.cuts()
+    taken, used = [], 0
+    for sentence, count in source.sentence_counts:
+        if used + count > budget:
             break
         taken.append(sentence)
-    if taken and (word_count(" ".join(taken)) * 2 >= budget or budget <= 8):
+        used += count
+    if taken and (used * 2 >= budget or budget <= 8):
         return _finish(" ".join(taken))
-    first = drop_lead_in(parts[0]) if parts else text
-    for candidate in (first, _strip_parentheticals(first), _telegraphic(_strip_parentheticals(first))):
-        tokens = candidate.split()
+    for tokens in cuts:
         if len(tokens) <= budget:
-            return _finish(" ".join(_trim_tail(tokens)) or candidate)
+            return _finish(" ".join(_trim_tail(tokens)) or " ".join(tokens))
         prefix = _clause_prefix(tokens, budget)
         if prefix and len(prefix) * 2 >= min(budget, len(tokens)) and len(prefix) >= min(2, budget):
             return _finish(" ".join(prefix))
-    return _finish(" ".join(_headline(_telegraphic(first).split(), budget)))
+    return _finish(" ".join(_headline(cuts[-1], budget)))
 
 
 def _telegraphic(text: str) -> str:
@@ -216,6 +237,7 @@ def ladder(*texts: str) -> list[str]:
     if not texts:
         return [""] * len(BUDGETS)
     counts = [word_count(t) for t in texts]
+    shortest = _Source(texts[0])
     finished: dict[str, str] = {}  # several rungs often take the same whole text
     rungs = []
     for budget in BUDGETS:
@@ -226,7 +248,7 @@ def ladder(*texts: str) -> list[str]:
                 finished[text] = _finish(text)
             rungs.append(finished[text])
         else:
-            rungs.append(fit(texts[0], budget))
+            rungs.append(fit(shortest, budget))
     return rungs
 
 
