@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -25,7 +24,7 @@ from cache.store import EncodedFile, Store, encode_file
 from cockpit import tokens
 from cockpit.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
 from cockpit.scan import content_hash as content_hash_of
-from summarizers import extractive
+from summarizers import extractive, plaintext
 from summarizers.outline import OUTLINE_VERSION, Outline, outline, supported
 
 LEVELS = ("2", "4", "8", "16", "32", "64", "outline", "source")
@@ -70,8 +69,10 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
         result = outline(data, lang) if supported(lang) else Outline(lang=lang or "")
     except Exception:  # one file our outliner chokes on must not sink the build: keep it, unstructured
         result = Outline(lang=lang or "", has_errors=True)
-    if lang == "markdown" or not supported(lang):
-        result.doc = prose_lead(text)
+    if lang == "markdown":
+        result.doc = plaintext.prose_lead(text)
+    elif not supported(lang):
+        result.doc = plaintext.describe(path, text)
     symbol_nodes = _symbol_nodes(path, text, content_hash, lang, result)
     top = [n for n in symbol_nodes if n["parent"] == path]
     parts = _ranked_parts(top)
@@ -201,32 +202,6 @@ def source_tokens(root: str, store: Store, nodes: list[dict]) -> None:
         lines = by_path[node["path"]]
         node["tokens"][7] = tokens.count(source_lines(lines, node["start_line"], node["end_line"]))
     store.set_tokens([(n["id"], n["hash"], n["tokens"]) for n in missing])
-
-
-_BADGE = re.compile(r"^\s*(?:\[!\[|!\[|<|\.\. |:[a-z]+:|\||```|~~~|---|===|\{%|%)")
-
-
-def prose_lead(text: str, max_words: int = 120) -> str:
-    """The first paragraph of prose in a README or text file, without headings or badges."""
-    paragraph: list[str] = []
-    title = ""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        underline = i + 1 < len(lines) and lines[i + 1].strip() and set(lines[i + 1].strip()) <= set("=-~^")
-        if stripped.startswith("#") or underline:
-            if paragraph:
-                break
-            title = title or stripped.lstrip("#").strip()
-            continue
-        if not stripped or _BADGE.match(stripped) or set(stripped) <= set("=-~^*#_"):
-            if paragraph:
-                break
-            continue
-        paragraph.append(stripped)
-        if sum(len(p.split()) for p in paragraph) >= max_words:
-            break
-    return " ".join(paragraph) or title
 
 
 # --- directories and the repo ----------------------------------------------------------

@@ -66,28 +66,60 @@ def word_count(text: str) -> int:
 # --- turning doc text into sentences -----------------------------------------------
 
 
+_BOILERPLATE = re.compile(
+    r"(?i)(copyright\b|\(c\)\s*\d{4}|©|all rights reserved|^licen[sc]ed\b|licen[sc]ed under|^licen[sc]e\s*:|spdx-license|"
+    r"^authors?\s*:|^contact\s*:|^maintainer\s*:|^\$(id|revision|date)|^written by\b|^created (by|on)\b|"
+    r"-\*-.*-\*-|^vim?:|^[\w./-]+\.(py|c|h|js|ts|go|rs|rb|sh)$)"
+)
+
+
+def _is_code_block(lines: list[str]) -> bool:
+    return all(line.startswith(("    ", "\t", ">>>", "$ ", "%")) for line in lines)
+
+
 def lead_paragraph(doc: str, max_words: int = 120) -> str:
-    """The opening prose of a doc: markup removed, stopping at parameter lists and examples."""
-    kept: list[str] = []
+    """The opening prose of a doc: its first real paragraph, markup removed.
+
+    Skips a bare title line, copyright and licence lines, code blocks and rules,
+    and stops at parameter lists and examples.
+    """
+    paragraphs: list[list[str]] = [[]]
     for line in doc.splitlines():
         stripped = line.strip()
         if _SECTION_HEADER.match(stripped):
             break
         if not stripped:
+            if paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        paragraphs[-1].append(line.rstrip())
+    paragraphs = [p for p in paragraphs if p]
+    kept: list[str] = []
+    for index, paragraph in enumerate(paragraphs):
+        if _is_code_block(paragraph):
             if kept:
-                if sum(map(word_count, kept)) >= 12:
-                    break  # one full paragraph is enough
-                kept.append("")
+                break
             continue
-        if set(stripped) <= set("=-~^#*_ "):  # rst/markdown underlines and rules
+        lines = [ln.strip().lstrip("#").strip() for ln in paragraph]
+        lines = [ln for ln in lines if ln and not _BOILERPLATE.search(ln) and not set(ln) <= set("=-~^#*_+|. ")]
+        if not lines:
             continue
-        kept.append(stripped.lstrip("#").strip())
-        if sum(map(word_count, kept)) >= max_words:
+        text = " ".join(lines)
+        title_like = len(lines) == 1 and word_count(text) <= 4 and not text.endswith((".", ":", "!", "?"))
+        if title_like and not kept and index + 1 < len(paragraphs):
+            continue  # a heading that only repeats the name
+        if kept and word_count(text) < 5:
+            break  # a short paragraph after the lead introduces an example or a list
+        if kept and not kept[-1].endswith((".", "!", "?", ":")):
+            kept[-1] += "."
+        kept.append(text)
+        if sum(map(word_count, kept)) >= 12 or sum(map(word_count, kept)) >= max_words:
             break
-    text = " ".join(part for part in kept if part)
+    text = " ".join(kept)
     for pattern, replacement in _MARKUP:
         text = pattern.sub(replacement, text)
-    return " ".join(text.split())
+    words = text.split()
+    return " ".join(words[:max_words])
 
 
 def sentences(text: str) -> list[str]:
@@ -257,7 +289,10 @@ def ladder(*texts: str) -> list[str]:
 
 def identifier_words(name: str) -> str:
     """'parse_HTTPHeaders' -> 'parse HTTP headers'."""
-    parts = _IDENTIFIER_PARTS.findall(name.strip("_").split(".")[-1]) or [name]
+    core = name.strip("_").split(".")[-1]
+    parts = _IDENTIFIER_PARTS.findall(core) or [name]
+    if core.isupper():  # SCREAMING_CASE: the capitals mark a constant, not acronyms
+        return " ".join(p.lower() for p in parts)
     return " ".join(p if p.isupper() and len(p) > 1 else p.lower() for p in parts)
 
 
@@ -310,7 +345,12 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
         phrase = "initialise instance"
     elif name.startswith("__") and name.endswith("__"):
         phrase = f"{name} protocol"
+    if kind in ("variable", "constant") and name.isupper():
+        noun = "constant"
     structure = _structure_text(kind, signature, parts)
+    if kind in ("variable", "constant") and "=" in signature:
+        value = signature.split("=", 1)[1].strip()
+        structure = f"set to {value}" if word_count(value) <= 8 and len(value) <= 60 else ""
     if described:
         return ladder(described, _sentence(described) + " " + structure)
     short = f"{capitalize(phrase)} {noun}" if noun not in phrase else capitalize(phrase)
@@ -336,12 +376,40 @@ def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]]
     return "; ".join(bits) + ("." if bits else "")
 
 
+def name_words(name: str) -> str:
+    """A file or directory name as words, unless splitting it would lose what it says ('py3.11')."""
+    if re.search(r"[\d.]", name):
+        return name
+    return identifier_words(name)
+
+
+_TEST_FILE = re.compile(r"^(?:test_(?P<a>\w+)|(?P<b>\w+?)(?:_test|_spec|\.test|\.spec))$")
+
+
+def file_label(path: str, lang: str | None) -> str:
+    """What a file is by its name alone: 'Tests for parser', 'Weather package initialiser'."""
+    parts = path.split("/")
+    name, package = parts[-1], (parts[-2] if len(parts) > 1 else "")
+    stem = name.split(".")[0] if not name.startswith(".") else name
+    if name == "__init__.py":
+        return f"{capitalize(name_words(package))} package initialiser" if package else "Package initialiser"
+    if name == "__main__.py":
+        return f"{capitalize(name_words(package))} command-line entry point" if package else "Entry point"
+    if name == "conftest.py":
+        return "Pytest fixtures and hooks"
+    if name == "setup.py":
+        return "Package setup script"
+    test = _TEST_FILE.match(name.rsplit(".", 1)[0] if "." in name else name)
+    if test:
+        return f"Tests for {name_words(test.group('a') or test.group('b'))}"
+    return f"{capitalize(name_words(stem))} {_LANG_NOUN.get(lang or '', 'file')}"
+
+
 def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, str, str]]) -> list[str]:
     """Summaries of a file from its own doc and its most important top-level symbols."""
-    stem = path.rsplit("/", 1)[-1].split(".")[0]
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
     contents = _contents_text(parts)
-    label = f"{capitalize(identifier_words(stem))} {_LANG_NOUN.get(lang or '', 'file')}"
+    label = file_label(path, lang)
     if described:
         return ladder(described, _sentence(described) + (f" {contents}" if contents else ""))
     if contents:
@@ -375,6 +443,6 @@ def directory_ladder(path: str, doc: str, parts: list[tuple[str, str, str]], is_
     if described:
         return ladder(described, _sentence(described) + (f" {contents}" if contents else ""))
     noun = "repository" if is_repo else "directory"
-    label = f"{capitalize(identifier_words(name))} {noun}" if name != "repository" else "Repository"
+    label = f"{capitalize(name_words(name))} {noun}" if name != "repository" else "Repository"
     gist = _join([n for _, n, _ in parts[:3]])
     return ladder(label, f"{label}: {gist}" if gist else label, f"{label}. {contents}" if contents else label)

@@ -34,10 +34,8 @@ def test_prose_like_text_gives_rungs_within_budget(text):
 
 
 def test_each_rung_is_a_summary_at_its_length_not_a_cut():
-    doc = """Utility functions for copying and archiving files and directory trees.
-
-    XXX The functions here don't copy the resource fork or other metadata on Mac.
-    """
+    doc = ("Utility functions for copying and archiving files and directory trees.\n\n"
+           "XXX The functions here don't copy the resource fork or other metadata on Mac.\n")
     rungs = ladder(lead_paragraph(doc))
     assert rungs[0] == "Utility functions"
     assert rungs[3] == "Utility functions for copying and archiving files and directory trees"
