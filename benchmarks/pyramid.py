@@ -61,13 +61,15 @@ def child(root: str, cache: str, exclude: list[str], workers: int) -> None:
 
 
 def floor(root: str, exclude: list[str]) -> float:
-    """Read and parse every file the pyramid parses, in one process: what no build can beat."""
-    files = [f for f in scan(root, exclude=tuple(exclude)).files if f.lang in LANGUAGES]
+    """Read every file of the pyramid and parse those with a grammar, in one process."""
+    files = scan(root, exclude=tuple(exclude)).files
     parsers = {}
     started = time.perf_counter()
     for f in files:
         with open(os.path.join(root, f.path), "rb") as fh:
             data = fh.read()
+        if f.lang not in LANGUAGES:
+            continue
         if f.lang not in parsers:
             parsers[f.lang] = _parser_and_query(f.lang)[0]
         parsers[f.lang].parse(data)

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import xxhash
@@ -25,11 +26,25 @@ from cockpit import tokens
 from cockpit.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
 from cockpit.scan import content_hash as content_hash_of
 from summarizers import extractive, plaintext
+from summarizers import outline as outline_module
+from summarizers.languages import QUERY_DIR
 from summarizers.outline import OUTLINE_VERSION, Outline, outline, supported
 
 LEVELS = ("2", "4", "8", "16", "32", "64", "outline", "source")
 SUMMARY_LEVELS = LEVELS[:6]
-SUMMARIZER = f"{extractive.SUMMARIZER_ID}+outline/{OUTLINE_VERSION}"
+
+
+def _code_fingerprint() -> str:
+    """A hash of the code that shapes a node: when it changes, cached nodes are rebuilt."""
+    h = xxhash.xxh3_64()
+    sources = [Path(extractive.__file__), Path(plaintext.__file__), Path(outline_module.__file__), Path(__file__)]
+    sources += sorted(QUERY_DIR.glob("*.scm"))
+    for path in sources:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:8]
+
+
+SUMMARIZER = f"{extractive.SUMMARIZER_ID}+outline/{OUTLINE_VERSION}+{_code_fingerprint()}"
 # Below this many files to (re)build, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 48
 WRITE_BATCH = 200  # files per transaction

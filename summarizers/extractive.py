@@ -69,12 +69,19 @@ def word_count(text: str) -> int:
 _BOILERPLATE = re.compile(
     r"(?i)(copyright\b|\(c\)\s*\d{4}|©|all rights reserved|^licen[sc]ed\b|licen[sc]ed under|^licen[sc]e\s*:|spdx-license|"
     r"^authors?\s*:|^contact\s*:|^maintainer\s*:|^\$(id|revision|date)|^written by\b|^created (by|on)\b|"
-    r"-\*-.*-\*-|^vim?:|^[\w./-]+\.(py|c|h|js|ts|go|rs|rb|sh)$)"
+    r"-\*-.*-\*-|^vim?:|^[\w./-]+\.(py|c|h|js|ts|go|rs|rb|sh)$|spdx-|permission to use|this file is part of|"
+    r"provided \W?as is\W?|without (any )?warranty)"
+)
+# Docs that only say a directory is a package: no better than no doc at all.
+_GENERIC_DOC = re.compile(
+    r"(?i)^(?:this (?:directory|dir|file) is )?(?:a |an |the )?(?:python )?(?:package|module)(?: marker)?\.?$|"
+    r"^dummy file to make this directory a package\.?$|^(?:package|module) (?:init|initiali[sz]ation)\.?$"
 )
 
 
-def _is_code_block(lines: list[str]) -> bool:
-    return all(line.startswith(("    ", "\t", ">>>", "$ ", "%")) for line in lines)
+def _is_code_block(lines: list[str], margin: int) -> bool:
+    """Indented past the doc's own margin, or a shell/doctest session."""
+    return all(line[margin:].startswith(("    ", "\t", ">>>", "$ ", "% ")) for line in lines)
 
 
 def lead_paragraph(doc: str, max_words: int = 120) -> str:
@@ -94,9 +101,12 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
             continue
         paragraphs[-1].append(line.rstrip())
     paragraphs = [p for p in paragraphs if p]
+    body = [line for p in paragraphs for line in p][1:]  # the first line often starts right after the quotes
+    indents = [len(line) - len(line.lstrip()) for line in body]
+    margin = max(set(indents), key=indents.count) if indents else 0  # the usual indent, not a stray line's
     kept: list[str] = []
     for index, paragraph in enumerate(paragraphs):
-        if _is_code_block(paragraph):
+        if _is_code_block(paragraph if index else paragraph[1:] or [""], margin):
             if kept:
                 break
             continue
@@ -105,11 +115,11 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
         if not lines:
             continue
         text = " ".join(lines)
-        title_like = len(lines) == 1 and word_count(text) <= 4 and not text.endswith((".", ":", "!", "?"))
+        title_like = len(lines) == 1 and word_count(text) <= 2 and not text.endswith((".", ":", "!", "?"))
         if title_like and not kept and index + 1 < len(paragraphs):
             continue  # a heading that only repeats the name
-        if kept and word_count(text) < 5:
-            break  # a short paragraph after the lead introduces an example or a list
+        if kept and (word_count(text) < 5 or text.endswith(":")):
+            break  # a paragraph that introduces an example or a list
         if kept and not kept[-1].endswith((".", "!", "?", ":")):
             kept[-1] += "."
         kept.append(text)
@@ -118,8 +128,8 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
     text = " ".join(kept)
     for pattern, replacement in _MARKUP:
         text = pattern.sub(replacement, text)
-    words = text.split()
-    return " ".join(words[:max_words])
+    text = " ".join(text.split()[:max_words])
+    return "" if _GENERIC_DOC.match(text) else text
 
 
 def sentences(text: str) -> list[str]:

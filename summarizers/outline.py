@@ -236,7 +236,8 @@ def _doc(anchor: Node, node: Node, lang: str) -> str:
 
 
 def _python_docstring(block: Node) -> str:
-    first = block.named_children[0] if block.named_child_count else None
+    # Comments may come first (licence headers above a module docstring).
+    first = next((c for c in block.named_children if c.type != "comment"), None)
     if first is not None and first.type == "expression_statement" and first.named_child_count:
         string = first.named_children[0]
         if string.type == "string":
