@@ -30,7 +30,8 @@ CLAUSE_STARTS = {
     "so", "and", "or", "but", "with", "using", "by", "for", "from", "into", "in", "on", "to", "via", "as",
     "after", "before", "until", "without", "except", "instead", "returning", "including",
 }
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "resp.", "Mr.", "Dr.", "No.")
 _SECTION_HEADER = re.compile(
     r"^\s*(?:(?:Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Examples?|Notes?|Usage|Attributes|"
     r"See Also|Warnings?|Todo)\s*:?\s*$|(?:Args|Arguments|Parameters|Returns?|Yields?|Raises|Examples?)\s*:|"
@@ -133,7 +134,13 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    found: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        if found and (found[-1].endswith(_ABBREVIATIONS) or piece[:1] in ",;:)"):
+            found[-1] += " " + piece  # "e.g. foo" does not end a sentence
+        elif piece.strip():
+            found.append(piece.strip())
+    return found
 
 
 def drop_lead_in(sentence: str) -> str:
@@ -220,6 +227,8 @@ class _Source:
             self.sentence_counts = [(p, word_count(p)) for p in parts]
             first = drop_lead_in(parts[0]) if parts else self.text
             plain = _strip_parentheticals(first)
+            if len(plain.split()) > 2 and plain.split()[0].lower() in ARTICLES:
+                plain = capitalize(plain.split(" ", 1)[1])  # "A package for X" -> "Package for X"
             self._cuts = [plain.split(), _telegraphic(plain).split()]
             if plain != first:
                 self._cuts.insert(0, first.split())
@@ -364,7 +373,9 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
     if described:
         return ladder(described, _sentence(described) + " " + structure)
     short = f"{capitalize(phrase)} {noun}" if noun not in phrase else capitalize(phrase)
-    return ladder(capitalize(phrase), short, f"{short}: {structure}" if structure else short)
+    names = [n for _, n, _ in parts[:4]]
+    listed = f"{short} with {_join(names)}" + (f" and {len(parts) - 4} more" if len(parts) > 4 else "") if names else short
+    return ladder(capitalize(phrase), short, listed, f"{short}. {structure}" if structure else listed)
 
 
 def _sentence(text: str) -> str:
@@ -383,7 +394,7 @@ def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]]
     if parts:
         named = [f"{n} ({s})" if s else n for _, n, s in parts[:6]]
         bits.append(f"has {_join(named)}" + (f" and {len(parts) - 6} more" if len(parts) > 6 else ""))
-    return "; ".join(bits) + ("." if bits else "")
+    return capitalize("; ".join(bits)) + ("." if bits else "")
 
 
 def name_words(name: str) -> str:

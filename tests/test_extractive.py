@@ -66,7 +66,7 @@ def test_undocumented_symbols_are_described_by_their_structure():
     rungs = symbol_ladder("function", "parse_http_headers", "def parse_http_headers(raw: bytes, strict=False) -> dict",
                           "", [])
     assert rungs[0] == "Parse http headers" or len(rungs[0].split()) <= 2
-    assert "takes raw and strict" in rungs[4] and "returns dict" in rungs[4]
+    assert "Takes raw and strict" in rungs[4] and "returns dict" in rungs[4]
     check_rungs(rungs)
     cls = symbol_ladder("class", "HTTPServer", "class HTTPServer(TCPServer)", "",
                         [("method", "serve", "Serve requests until stopped")])
