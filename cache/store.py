@@ -21,7 +21,7 @@ from pathlib import Path
 import platformdirs
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"
 
@@ -66,7 +66,20 @@ FILE_COLUMNS = {
     "imports": str,  # JSON list
     "refs": str,  # space-separated identifiers
     "summarizer": str,
+    "terms": str,  # words of its path and its symbols' names: what a search for it would say
+    "body": str,  # its summary and its symbols' short summaries, for full-text search
 }
+# Full-text search over files (BM25 via SQLite FTS5), kept in step with `files` by triggers.
+_SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE file_search USING fts5(
+    terms, body, content='files', content_rowid='rowid', tokenize='porter unicode61');
+CREATE TRIGGER files_search_insert AFTER INSERT ON files BEGIN
+    INSERT INTO file_search(rowid, terms, body) VALUES (new.rowid, new.terms, new.body);
+END;
+CREATE TRIGGER files_search_delete AFTER DELETE ON files BEGIN
+    INSERT INTO file_search(file_search, rowid, terms, body) VALUES ('delete', old.rowid, old.terms, old.body);
+END;
+"""
 
 
 class Store:
@@ -100,13 +113,17 @@ class Store:
         if tables:
             version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None or int(version[0]) != SCHEMA_VERSION:
-                raise CacheError(
-                    f"cache {self.path} has schema {version[0] if version else '?'}, this Cockpit needs "
-                    f"{SCHEMA_VERSION}; run again with --rebuild"
-                )
+                # Our own cache from another version: it holds nothing that cannot be rebuilt.
+                self.db.close()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+                self.db = sqlite_utils.Database(self.path)
+                self._check_and_init()
+                return
         self.db.enable_wal()
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA recursive_triggers = ON")  # INSERT OR REPLACE must fire the delete trigger
         if tables:
             return
         with conn:
@@ -118,7 +135,11 @@ class Store:
             self.db["nodes"].create(NODE_COLUMNS, pk="id")
             self.db["nodes"].create_index(["parent", "position"])
             self.db["nodes"].create_index(["path"])
+            self.db["nodes"].create_index(["name"])
             self.db["skipped"].create({"path": str, "reason": str}, pk="path")
+            conn.executescript("BEGIN;" + _SEARCH_SCHEMA + "COMMIT;")
+            self.db["derived"].create({"name": str, "generation": int, "data": bytes}, pk="name")
+            self.db["meta"].insert({"key": "generation", "value": "0"})
 
     # --- reads ---------------------------------------------------------------
 
@@ -139,6 +160,31 @@ class Store:
             found += [_decode(r) for r in self.db.query(
                 f"SELECT * FROM nodes WHERE id IN ({','.join('?' * len(batch))})", batch)]
         return found
+
+    def nodes_in_files(self, paths: list[str]) -> list[dict]:
+        found = []
+        for start in range(0, len(paths), 500):
+            batch = paths[start : start + 500]
+            found += [_decode(r) for r in self.db.query(
+                f"SELECT * FROM nodes WHERE path IN ({','.join('?' * len(batch))}) "
+                "AND kind NOT IN ('file', 'dir', 'repo') ORDER BY path, position", batch)]
+        return found
+
+    def load_blob(self, name: str, generation: int) -> bytes | None:
+        """A derived structure saved for this generation of the cache, if any."""
+        row = self.db.conn.execute(
+            "SELECT data FROM derived WHERE name = ? AND generation = ?", [name, generation]
+        ).fetchone()
+        return row[0] if row else None
+
+    def save_blob(self, name: str, generation: int, data: bytes) -> None:
+        try:
+            with self.db.conn:
+                self.db.conn.execute(
+                    "INSERT OR REPLACE INTO derived (name, generation, data) VALUES (?, ?, ?)", [name, generation, data]
+                )
+        except sqlite3.OperationalError:
+            pass  # read-only or busy: it will be derived again next time
 
     def children(self, node_id: str) -> list[dict]:
         return self.children_of([node_id]).get(node_id, [])
@@ -184,7 +230,16 @@ class Store:
             self.db.conn.executemany(_INSERT_NODE, (row for _, _, rows in built for row in rows))
             # The files row goes last: it is what marks a file as done.
             self.db.conn.executemany(_INSERT_FILE, (file_row for _, file_row, _ in built))
+            self._bump_generation()
         return sum(len(rows) for _, _, rows in built)
+
+    def _bump_generation(self) -> None:
+        self.db.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def generation(self) -> int:
+        """A counter that moves on every change: readers in other processes use it to see news."""
+        row = self.db.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
 
     def set_tokens(self, updates: list[tuple[str, str, list]]) -> None:
         """Store token counts computed after the build, unless the node changed meanwhile."""
@@ -201,11 +256,13 @@ class Store:
             for path in paths:
                 self.db.conn.execute("DELETE FROM files WHERE path = ?", [path])
                 self.db.conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [path])
+            self._bump_generation()
 
     def write_dirs(self, nodes: list[dict], removed_ids: list[str]) -> None:
         with self.db.conn:
             self.db.conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_ids])
             self.db.conn.executemany(_INSERT_NODE, (node_row(n) for n in nodes))
+            self._bump_generation()
 
     def write_skipped(self, skipped: list[tuple[str, str]], under: str = "") -> None:
         with self.db.conn:

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage. Errors are one line on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -16,7 +17,8 @@ from click_default_group import DefaultGroup
 
 from cache.store import CacheError, Store, default_cache_path
 from cockpit.config import Config, ConfigError
-from cockpit.pyramid import LEVELS, build
+from cockpit.context import ContextError, build_context, render_zoom, resolve_node
+from cockpit.pyramid import LEVELS, build, source_tokens
 from cockpit.render import load_tree, to_json, to_markdown
 
 
@@ -43,6 +45,42 @@ def open_store(root: str, config: Config, cache: str | None, rebuild: bool) -> S
         raise Failure(str(exc)) from None
 
 
+@contextlib.contextmanager
+def session(root: str, cache: str | None = None, rebuild: bool = False):
+    """The repo's config and open cache; cache and file errors become one-line failures."""
+    try:
+        config = Config.load(root)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    store = open_store(root, config, cache, rebuild)
+    try:
+        yield config, store
+    except sqlite3.OperationalError as exc:
+        raise Failure(f"cache {store.path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise Failure(f"cache {store.path} is damaged ({exc}); run again with --rebuild") from None
+    except OSError as exc:
+        raise Failure(f"{exc.filename or 'output'}: {exc.strerror}") from None
+    finally:
+        store.close()
+
+
+def refresh(root: str, store: Store, config: Config, quiet: bool = False, subpath: str = "",
+            workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = ()):
+    """Bring the pyramid up to date (only what changed is rebuilt), with a progress bar on a terminal."""
+    with _progress_bar(sys.stderr.isatty() and not quiet) as progress:
+        return build(root, store, subpath=subpath, workers=workers or config.workers,
+                     max_file_bytes=max_file_size or config.max_file_bytes, progress=progress,
+                     exclude=tuple(config.exclude) + tuple(exclude))
+
+
+repo_option = click.option("--repo", "root", default=".", show_default=True,
+                           type=click.Path(exists=True, file_okay=False, resolve_path=True),
+                           help="The repository.")
+cache_option = click.option("--cache", type=click.Path(dir_okay=False),
+                            help="Cache file (default: REPO/.cockpit/cache.sqlite).")
+
+
 @main.command()
 @click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", help="Output format.")
@@ -53,7 +91,7 @@ def open_store(root: str, config: Config, cache: str | None, rebuild: bool) -> S
 @click.option("--path", "subpath", default="", metavar="SUBDIR", help="Build and print only this subtree.")
 @click.option("--show-skipped", is_flag=True, help="List the files left out of the pyramid, with the reason.")
 @click.option("--rebuild", is_flag=True, help="Discard the cache and build from scratch.")
-@click.option("--cache", type=click.Path(dir_okay=False), help="Cache file (default: ROOT/.cockpit/cache.sqlite).")
+@cache_option
 @click.option("--max-file-size", type=click.IntRange(1), help="Skip files larger than this many bytes.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes to build with (default: every core).")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")
@@ -61,20 +99,11 @@ def open_store(root: str, config: Config, cache: str | None, rebuild: bool) -> S
 def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, exclude,
               quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
-    try:
-        config = Config.load(root)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
     subpath = subpath.strip("/")
     if subpath and not os.path.isdir(os.path.join(root, subpath)):
         raise click.BadParameter(f"{subpath!r} is not a directory under {root}", param_hint="--path")
-    store = open_store(root, config, cache, rebuild)
-    interactive = sys.stderr.isatty() and not quiet
-    try:
-        with _progress_bar(interactive) as progress:
-            stats = build(root, store, subpath=subpath, workers=workers or config.workers,
-                          max_file_bytes=max_file_size or config.max_file_bytes, progress=progress,
-                          exclude=tuple(config.exclude) + exclude)
+    with session(root, cache, rebuild) as (config, store):
+        stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude)
         tree = load_tree(store, root, subpath, depth)
         if tree is None:
             raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
@@ -85,20 +114,50 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache
             under = [(p, r) for p, r in skipped if not subpath or p == subpath or p.startswith(subpath + "/")]
             for path, reason in under:
                 click.echo(f"skipped {path}: {reason}", err=True)
-        if interactive:
+        if sys.stderr.isatty() and not quiet:
             click.echo(
                 f"{stats.files_total} files, {stats.files_parsed} parsed, {stats.dirs_summarized} directories "
                 f"summarized, {stats.skipped} skipped in {stats.seconds:.2f}s · cache {store.path}",
                 err=True,
             )
-    except sqlite3.OperationalError as exc:
-        raise Failure(f"cache {store.path}: {exc}") from None
-    except sqlite3.DatabaseError as exc:
-        raise Failure(f"cache {store.path} is damaged ({exc}); run again with --rebuild") from None
-    except OSError as exc:
-        raise Failure(f"{exc.filename or 'output'}: {exc.strerror}") from None
-    finally:
-        store.close()
+
+
+@main.command()
+@click.argument("task")
+@click.option("--budget", type=click.IntRange(50), default=4000, show_default=True, help="Tokens the output may use.")
+@click.option("--focus", multiple=True, metavar="PATH|SYMBOL", help="Pin a file, directory or symbol (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", help="Output format.")
+@click.option("--explain", is_flag=True, help="Say why each node is there (Markdown).")
+@repo_option
+@cache_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar while the pyramid is refreshed.")
+def context(task, budget, focus, fmt, explain, root, cache, quiet):
+    """The best context for TASK that fits --budget tokens: the repo at low zoom, what matters at high zoom."""
+    with session(root, cache) as (config, store):
+        refresh(root, store, config, quiet)
+        try:
+            result = build_context(store, root, task, budget, list(focus), fmt, explain)
+        except ContextError as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(result.text, nl=False)
+
+
+@main.command()
+@click.argument("target", metavar="PATH[:SYMBOL]")
+@click.option("--view", type=click.Choice(LEVELS), default="outline", show_default=True, help="Rung of the ladder.")
+@repo_option
+@cache_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar while the pyramid is refreshed.")
+def zoom(target, view, root, cache, quiet):
+    """One node of the pyramid at one rung of its ladder."""
+    with session(root, cache) as (config, store):
+        refresh(root, store, config, quiet)
+        try:
+            node = resolve_node(store, target)
+        except ContextError as exc:
+            raise click.BadParameter(str(exc), param_hint="PATH[:SYMBOL]") from None
+        source_tokens(root, store, [node])
+        click.echo(render_zoom(root, node, view), nl=False)
 
 
 def _write(text: str, out: str | None) -> None:

@@ -119,8 +119,20 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
         "imports": result.imports,
         "refs": " ".join(result.references),
         "summarizer": SUMMARIZER,
+        "terms": search_terms(path, symbol_nodes),
+        "body": " ".join([file_node["summaries"][5]] + [n["summaries"][3] for n in symbol_nodes]),
     }
     return file_row, [file_node] + symbol_nodes
+
+
+def search_terms(path: str, symbol_nodes: list[dict]) -> str:
+    """The words a search for this file would use: its path's and its symbols' names, split."""
+    words = []
+    for part in path.replace("/", " ").replace(".", " ").replace("-", " ").split():
+        words += [part, extractive.identifier_words(part)]
+    for node in symbol_nodes:
+        words += [node["name"], extractive.identifier_words(node["name"])]
+    return " ".join(dict.fromkeys(words))
 
 
 def source_lines(lines: list[str], start: int, end: int) -> str:
