@@ -21,7 +21,7 @@ from pathlib import Path
 import platformdirs
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"
 
@@ -72,12 +72,13 @@ FILE_COLUMNS = {
 # Full-text search over files (BM25 via SQLite FTS5), kept in step with `files` by triggers.
 _SEARCH_SCHEMA = """
 CREATE VIRTUAL TABLE file_search USING fts5(
-    terms, body, content='files', content_rowid='rowid', tokenize='porter unicode61');
+    terms, body, refs, content='files', content_rowid='rowid', tokenize='porter unicode61');
 CREATE TRIGGER files_search_insert AFTER INSERT ON files BEGIN
-    INSERT INTO file_search(rowid, terms, body) VALUES (new.rowid, new.terms, new.body);
+    INSERT INTO file_search(rowid, terms, body, refs) VALUES (new.rowid, new.terms, new.body, new.refs);
 END;
 CREATE TRIGGER files_search_delete AFTER DELETE ON files BEGIN
-    INSERT INTO file_search(file_search, rowid, terms, body) VALUES ('delete', old.rowid, old.terms, old.body);
+    INSERT INTO file_search(file_search, rowid, terms, body, refs)
+    VALUES ('delete', old.rowid, old.terms, old.body, old.refs);
 END;
 """
 

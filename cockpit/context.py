@@ -36,6 +36,10 @@ LADDERS = {
     "file": ("2", "8", "16", "32", "64", "outline", "source"),
     "symbol": ("8", "16", "32", "outline", "source"),
 }
+LEAF_LADDER = ("8", "16", "32", "source")
+SKELETON_SHARE = 0.12  # of the budget, for the top of the tree at low zoom whatever the task
+TEST_PENALTY = 0.5  # tests explain code but are seldom where a change belongs
+_TEST_PATH = re.compile(r"(?:^|/)(?:tests?|testing|spec)/|(?:^|/)(?:test_[^/]*|[^/]*_test\.\w+|conftest\.py)$")
 TOP_FILES_FOR_SYMBOLS = 40  # symbols are candidates only in the best files (and where named)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 _PATHLIKE = re.compile(r"[\w./-]+\.[A-Za-z]{1,5}\b|[\w-]+/[\w./-]+")
@@ -54,10 +58,16 @@ class Item:
     reasons: list[str] = field(default_factory=list)
     view: str | None = None  # the chosen rung; None while hidden
 
+    leaf: bool = False  # a symbol without parts: its outline would only repeat its signature
+    overhead: int | None = None  # tokens of its header line
+    granted: float = float("inf")  # value per token of its last upgrade: trimming takes the cheapest first
+
     @property
     def ladder(self) -> tuple[str, ...]:
         kind = self.node["kind"]
-        return LADDERS.get(kind, LADDERS["symbol"])
+        if kind in LADDERS:
+            return LADDERS[kind]
+        return LEAF_LADDER if self.leaf else LADDERS["symbol"]
 
 
 @dataclass
@@ -94,7 +104,7 @@ def rank_files(store: Store, task: str, focus: list[str]) -> tuple[dict[str, flo
     terms = task_terms(task)
     if terms:
         rows = store.db.conn.execute(
-            "SELECT f.path, -bm25(file_search, 4.0, 1.0) FROM file_search JOIN files f ON f.rowid = file_search.rowid "
+            "SELECT f.path, -bm25(file_search, 4.0, 1.0, 0.3) FROM file_search JOIN files f ON f.rowid = file_search.rowid "
             "WHERE file_search MATCH ? ORDER BY 2 DESC, f.path LIMIT 300",
             [_fts_query(terms)],
         ).fetchall()
@@ -119,8 +129,10 @@ def rank_files(store: Store, task: str, focus: list[str]) -> tuple[dict[str, flo
     scores = {}
     for path in graph.paths:
         p = personal.get(path, 0.0) / top_personal
-        scores[path] = (0.6 * lexical.get(path, 0.0) + 0.3 * p + 0.05 * prior.get(path, 0.0) / top_prior
-                        + (1.0 if path in pinned else 0.0))
+        score = 0.6 * lexical.get(path, 0.0) + 0.3 * p + 0.05 * prior.get(path, 0.0) / top_prior
+        if _TEST_PATH.search(path):
+            score *= TEST_PENALTY
+        scores[path] = score + (1.0 if path in pinned else 0.0)
         if p > 0.2:
             reasons.setdefault(path, []).append(f"reference graph {p:.2f}")
     return scores, reasons
@@ -172,7 +184,14 @@ def build_context(store: Store, root: str, task: str, budget: int, focus: list[s
     file_scores, reasons = rank_files(store, task, focus_paths)
     items = _candidates(store, root, task, file_scores, reasons, focus_symbols)
     header = _header(task, budget)
-    _choose(items, budget - tokens.count(header) - 16)
+    target = budget - tokens.count(header) - 16
+    estimate = _skeleton(items, int(target * SKELETON_SHARE))
+    for _ in range(4):  # estimates drift from the exact count: top up until the output is full
+        estimate = _choose(items, target, estimate)
+        text, used = _fit(items, task, budget, fmt, explain, root)
+        if used >= 0.95 * budget or target >= budget:
+            break
+        target += budget - used
     text, used = _fit(items, task, budget, fmt, explain, root)
     return Context(task, budget, [i for i in items if i.view], text, used, fmt)
 
@@ -247,6 +266,10 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols) -> list[
         score = file_scores.get(node["path"], 0.0) * (0.4 + relevance) + (1.5 if pinned else 0.0)
         items.append(Item(node, score, why))
     _add_enclosing_symbols(store, items)
+    parents = {i.node["parent"] for i in items}
+    for item in items:
+        if item.node["kind"] not in LADDERS:
+            item.leaf = item.node["id"] not in parents and "\n" not in item.node["outline"]
     source_tokens(root, store, [i.node for i in items if i.node["kind"] not in ("dir", "repo")])
     items.sort(key=lambda i: (-i.score, i.node["id"]))
     return items
@@ -271,18 +294,33 @@ def _add_enclosing_symbols(store: Store, items: list[Item]) -> None:
 
 
 def _view_cost(item: Item, view: str) -> int:
-    return (item.node["tokens"][LEVELS.index(view)] or 0) + _line_overhead(item)
+    fences = 8 if view in ("outline", "source") else 0
+    return (item.node["tokens"][LEVELS.index(view)] or 0) + _line_overhead(item) + fences
 
 
 def _line_overhead(item: Item) -> int:
-    # The header line: name, path and lines; fences around multi-line views.
-    return 12 + len(item.node["path"]) // 3
+    """Tokens of the node's header line as rendered, counted once."""
+    if item.overhead is None:
+        depth = item.node["path"].count("/") + item.node["id"].count(".") * ("::" in item.node["id"])
+        item.overhead = tokens.count(f"- {_label(item.node)}: ") + depth + 1
+    return item.overhead
 
 
-def _choose(items: list[Item], budget: int) -> int:
-    """Greedy by value per token; returns the estimated tokens used."""
-    by_id = {i.node["id"]: i for i in items}
+def _skeleton(items: list[Item], allowance: int) -> int:
+    """The repo and its top-level entries at their lowest zoom, best first, within the allowance."""
     used = 0
+    for item in items:  # already in score order
+        if item.node["kind"] == "repo" or (item.node["parent"] == "" and item.node["kind"] in ("dir", "file")):
+            cost = _view_cost(item, item.ladder[0])
+            if used + cost <= allowance or item.node["kind"] == "repo":
+                item.view = item.ladder[0]
+                used += cost
+    return used
+
+
+def _choose(items: list[Item], budget: int, used: int = 0) -> int:
+    """Greedy by value per token from the current views; returns the estimated tokens used."""
+    by_id = {i.node["id"]: i for i in items}
     heap: list[tuple[float, int, str, str]] = []
     order = {i.node["id"]: n for n, i in enumerate(items)}
 
@@ -314,10 +352,33 @@ def _choose(items: list[Item], budget: int) -> int:
 
     for item in items:
         push(item)
+    kids: dict[str, list[Item]] = {}
+    for i in items:
+        kids.setdefault(i.node["parent"], []).append(i)
+
+    def inside_source(item: Item) -> bool:
+        parent = item.node["parent"]
+        while parent in by_id:
+            if by_id[parent].view == "source":
+                return True
+            parent = by_id[parent].node["parent"]
+        return False
+
+    def fold(item: Item) -> int:
+        """A node shown as source already holds its parts: hide them and return their tokens."""
+        freed = 0
+        for child in kids.get(item.node["id"], []):
+            if child.view is not None:
+                freed += _view_cost(child, child.view) + fold(child)
+                child.view = None
+        return freed
+
     while heap:
-        _, _, node_id, view = heapq.heappop(heap)
+        ratio, _, node_id, view = heapq.heappop(heap)
         item = by_id[node_id]
         if item.view is not None and item.ladder.index(view) <= item.ladder.index(item.view):
+            continue
+        if inside_source(item):
             continue
         extra, hidden = ancestors_cost(item) if item.view is None else (0, [])
         delta = _view_cost(item, view) - (_view_cost(item, item.view) if item.view else 0) + extra
@@ -333,8 +394,12 @@ def _choose(items: list[Item], budget: int) -> int:
                 continue
         for up in hidden:
             up.view = up.ladder[0]
+            up.granted = max(up.granted if up.granted != float("inf") else 0.0, -ratio)
         item.view = view
+        item.granted = -ratio
         used += delta
+        if view == "source":
+            used -= fold(item)
         push(item)
         for up in hidden:
             push(up)
@@ -345,6 +410,11 @@ def _choose(items: list[Item], budget: int) -> int:
 
 
 def _header(task: str, budget: int) -> str:
+    task = " ".join(task.split())
+    limit = max(8, budget // 5)  # a long task must not eat the budget it asks about
+    ids = tokens.encoding().encode_ordinary(task)
+    if len(ids) > limit:
+        task = tokens.encoding().decode(ids[:limit]).rstrip() + " …"
     return f"# Context for: {task}\n"
 
 
@@ -354,12 +424,14 @@ def _fit(items: list[Item], task: str, budget: int, fmt: str, explain: bool, roo
         text = _render(items, task, budget, fmt, explain, root)
         used = tokens.count(text)
         shown = [i for i in items if i.view and i.node["kind"] != "repo"]
+        if not shown:  # last resort: the repo's own summary, rung by rung
+            shown = [i for i in items if i.view]
         if used <= budget or not shown:
             return text, used
-        # Lower the lowest-scored leaf one rung (or hide it): children go before parents.
+        # Lower the leaf whose last upgrade was worth least per token: children go before parents.
         parents = {i.node["parent"] for i in shown}
         leaves = [i for i in shown if i.node["id"] not in parents] or shown
-        victim = min(leaves, key=lambda i: (i.score, i.node["id"]))
+        victim = min(leaves, key=lambda i: (i.granted, i.score, i.node["id"]))
         rung = victim.ladder.index(victim.view)
         victim.view = victim.ladder[rung - 1] if rung > 0 else None
 
@@ -390,14 +462,18 @@ def _render(items: list[Item], task: str, budget: int, fmt: str, explain: bool, 
     return "\n".join(out).rstrip() + "\n"
 
 
+def _label(node: dict) -> str:
+    if node["kind"] in ("dir", "repo"):
+        return f"{node['name']}/"
+    if node["kind"] == "file":
+        return f"{node['name']} `{node['path']}:{node['start_line']}-{node['end_line']}`"
+    head = node["signature"] or node["name"]
+    return f"{node['kind']} `{head}` `{node['path']}:{node['start_line']}-{node['end_line']}`"
+
+
 def _render_node(item: Item, children, depth: int, out: list[str], explain: bool) -> None:
     node, indent = item.node, "  " * depth
-    if node["kind"] in ("dir",):
-        label = f"{node['name']}/"
-    elif node["kind"] == "file":
-        label = f"{node['name']} `{node['path']}:{node['start_line']}-{node['end_line']}`"
-    else:
-        label = f"{node['kind']} `{node['signature'] or node['name']}` `{node['path']}:{node['start_line']}-{node['end_line']}`"
+    label = _label(node)
     why = f" [score {item.score:.2f}: {'; '.join(item.reasons)}]" if explain and item.reasons else ""
     text = node["_text"]
     if item.view in ("outline", "source"):
@@ -463,7 +539,7 @@ def search(store: Store, query: str, limit: int = 20) -> list[dict]:
     terms = task_terms(query)
     if terms and len(found) < limit:
         for path, score in store.db.conn.execute(
-            "SELECT f.path, -bm25(file_search, 4.0, 1.0) FROM file_search JOIN files f ON f.rowid = file_search.rowid "
+            "SELECT f.path, -bm25(file_search, 4.0, 1.0, 0.3) FROM file_search JOIN files f ON f.rowid = file_search.rowid "
             "WHERE file_search MATCH ? ORDER BY 2 DESC, f.path LIMIT ?", [_fts_query(terms), limit],
         ):
             row = store.db.conn.execute(

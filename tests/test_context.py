@@ -1,0 +1,154 @@
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cache.store import Store
+from cockpit import tokens
+from cockpit.context import ContextError, build_context, rank_files, resolve_node, search, task_terms
+from cockpit.pyramid import build
+from tests.conftest import write_tree
+
+
+@pytest.fixture(scope="module")
+def bigger_repo(tmp_path_factory):
+    """A repo well over any small budget: 30 modules with classes, functions and docs."""
+    root = tmp_path_factory.mktemp("ctx") / "repo"
+    files = {"README.md": "# Shop\n\nAn online shop: catalogue, cart, checkout and payments.\n"}
+    topics = ["cart", "checkout", "payment", "catalogue", "invoice", "shipping", "session", "auth", "search", "tax"]
+    for i, topic in enumerate(topics):
+        for j in range(3):
+            body = [f'"""The {topic} service, part {j}: keeps {topic} records consistent."""', "import json", ""]
+            body += [f"from shop.{topics[(i + 1) % len(topics)]}_0 import {topics[(i + 1) % len(topics)].title()}Store0", ""]
+            body += [f"class {topic.title()}Store{j}:", f'    """Stores {topic} entries in memory."""', ""]
+            for k in range(6):
+                body += [f"    def {topic}_op_{k}(self, key, value=None):",
+                         f'        """Apply operation {k} to a {topic} entry and return it."""',
+                         f"        return json.dumps([key, value, {k}])", ""]
+            body += [f"def make_{topic}_{j}(config):", f'    """Build the {topic} store from config."""',
+                     f"    return {topic.title()}Store{j}()", ""]
+            files[f"shop/{topic}_{j}.py"] = "\n".join(body) + "\n"
+    files["shop/session_expiry.py"] = '''
+        """Session expiry: refresh or drop sessions whose cookie has expired."""
+
+
+        def refresh_expired_session(session, now):
+            """Renew a session whose cookie expired, instead of redirecting to login again."""
+            if session.expires_at < now:
+                session.renew(now)
+            return session
+        '''
+    files["tests/test_cart.py"] = "from shop.cart_0 import CartStore0\n\ndef test_cart():\n    assert CartStore0()\n"
+    write_tree(root, files)
+    store = Store(root.parent / "cache.sqlite", str(root))
+    build(str(root), store, workers=1)
+    return root, store
+
+
+def test_budget_is_never_exceeded_and_mostly_used(bigger_repo):
+    root, store = bigger_repo
+    for budget in (60, 300, 1000, 2500, 6000):
+        result = build_context(store, str(root), "refresh the session when the cookie expires", budget)
+        used = tokens.count(result.text)
+        assert used == result.used and used <= budget
+        if budget >= 300:
+            assert used >= 0.9 * budget, (budget, used)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(min_value=50, max_value=5000),
+       task=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60),
+       fmt=st.sampled_from(["md", "json"]))
+def test_budget_is_never_exceeded_for_any_task(bigger_repo, budget, task, fmt):
+    root, store = bigger_repo
+    result = build_context(store, str(root), task, budget, fmt=fmt)
+    assert tokens.count(result.text) <= budget
+
+
+def test_the_relevant_file_and_a_named_symbol_come_with_source(bigger_repo):
+    root, store = bigger_repo
+    result = build_context(store, str(root), "refresh_expired_session redirects to login when the cookie expired", 2000)
+    views = {i.node["id"]: i.view for i in result.items}
+    # Its source comes either with the symbol or with its whole (small) file.
+    assert "source" in (views.get("shop/session_expiry.py::refresh_expired_session"), views.get("shop/session_expiry.py"))
+    assert "if session.expires_at < now:" in result.text
+    assert "`shop/session_expiry.py:1-8`" in result.text  # path and lines to zoom further
+    scores, reasons = rank_files(store, "refresh_expired_session redirects to login when the cookie expired", [])
+    assert max(scores, key=scores.get) == "shop/session_expiry.py"
+    assert any("named in task" in r for r in reasons["shop/session_expiry.py"])
+
+
+def test_the_whole_repo_stays_visible_at_low_zoom(bigger_repo):
+    root, store = bigger_repo
+    text = build_context(store, str(root), "tax invoices are rounded wrongly", 1500).text
+    assert "## repo/ (repository)" in text and "An online shop" in text
+    assert "- shop/" in text and "- tests/" in text and "README.md" in text
+
+
+def test_focus_pins_a_file_and_json_explains(bigger_repo):
+    root, store = bigger_repo
+    result = build_context(store, str(root), "improve things", 1500, focus=["shop/tax_2.py"], fmt="json")
+    import json
+
+    data = json.loads(result.text)
+    tax = next(n for n in data["nodes"] if n["id"] == "shop/tax_2.py")
+    assert "focus" in tax["reasons"] and tax["view"] in ("outline", "source", "64", "32")
+    assert data["nodes"][0]["score"] >= data["nodes"][-1]["score"]
+
+
+def test_same_inputs_same_output(bigger_repo):
+    root, store = bigger_repo
+    a = build_context(store, str(root), "checkout payment fails", 2000).text
+    b = build_context(store, str(root), "checkout payment fails", 2000).text
+    assert a == b
+
+
+@pytest.mark.parametrize("target", ["../outside.py", "/etc/passwd", "shop/../../x.py", "nope.py", "shop/cart_0.py:Nope"])
+def test_zoom_targets_outside_or_unknown_are_refused(bigger_repo, target):
+    _, store = bigger_repo
+    with pytest.raises(ContextError):
+        resolve_node(store, target)
+
+
+def test_bad_context_arguments(bigger_repo):
+    root, store = bigger_repo
+    with pytest.raises(ContextError):
+        build_context(store, str(root), "x", 10)
+    with pytest.raises(ContextError):
+        build_context(store, str(root), "x", 1000, focus=["../../etc/passwd"])
+    with pytest.raises(ContextError):
+        build_context(store, str(root), "x", 1000, focus=["NoSuchThing"])
+
+
+def test_search_finds_names_and_text(bigger_repo):
+    _, store = bigger_repo
+    hits = search(store, "refresh_expired_session", 5)
+    assert hits[0]["id"] == "shop/session_expiry.py::refresh_expired_session" and hits[0]["why"] == "exact name"
+    assert search(store, "CartStore", 3)[0]["name"].startswith("CartStore")
+    assert any(h["path"] == "shop/session_expiry.py" for h in search(store, "cookie expired", 5))
+
+
+def test_task_terms_split_identifiers_and_drop_filler():
+    assert task_terms("Fix the parseHTTPHeaders bug in session_cookie") == [
+        "parsehttpheaders", "parse", "http", "headers", "session_cookie", "session", "cookie"]
+
+
+def test_a_change_by_another_process_is_served_next_time(tmp_path):
+    root = write_tree(tmp_path / "r", {"a.py": '"""Alpha."""\ndef alpha():\n    return 1\n'})
+    reader = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), reader, workers=1)
+    assert "def beta" not in build_context(reader, str(root), "beta", 500).text
+    (root / "a.py").write_text('"""Alpha."""\ndef alpha():\n    return 1\n\ndef beta():\n    return 2\n')
+    writer = Store(tmp_path / "c.sqlite", str(root))  # another process's connection
+    build(str(root), writer, workers=1)
+    assert "def beta" in build_context(reader, str(root), "beta", 500).text
+
+
+def test_secret_files_never_enter_the_pyramid(tmp_path):
+    root = write_tree(tmp_path / "r", {"app.py": "x = 1\n", ".env": "API_KEY=sk-123\n", "deploy.pem": "x\n",
+                                       "notes.txt": "-----BEGIN RSA PRIVATE KEY-----\nabc\n"})
+    store = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), store, workers=1)
+    assert [f["path"] for f in store.files()] == ["app.py"]
+    assert dict(store.skipped())[".env"] == "looks like a secret"
+    with pytest.raises(ContextError):
+        resolve_node(store, ".env")
