@@ -59,7 +59,7 @@ class Item:
     view: str | None = None  # the chosen rung; None while hidden
 
     leaf: bool = False  # a symbol without parts: its outline would only repeat its signature
-    overhead: int | None = None  # tokens of its header line
+    costs: dict[str, int] | None = None  # estimated tokens per view, header included
     granted: float = float("inf")  # value per token of its last upgrade: trimming takes the cheapest first
 
     @property
@@ -162,13 +162,40 @@ def _mentions(store: Store, task: str) -> dict[str, str]:
     return found
 
 
+def _symbol_words(node: dict) -> tuple[frozenset, frozenset]:
+    """The words of a symbol's name and of its 16-word summary, worked out once per node."""
+    words = node.get("_words")
+    if words is None:
+        name = node["name"]
+        summary = node["summaries"][3] if node["summaries"] else ""
+        words = (frozenset(identifier_words(name).lower().split()) | {name.lower()},
+                 frozenset(_WORD.findall(summary.lower())))
+        node["_words"] = words
+    return words
+
+
 def _symbol_relevance(node: dict, terms: set[str], named: set[str]) -> float:
     if node["name"] in named:
         return 1.5
-    name_words = set(identifier_words(node["name"]).lower().split()) | {node["name"].lower()}
-    text_words = set(_WORD.findall((node["summaries"][3] if node["summaries"] else "").lower()))
+    name_words, text_words = _symbol_words(node)
     hits = len(terms & name_words) * 2 + len(terms & text_words) * 0.5
     return min(1.2, hits / max(2, len(terms)))
+
+
+_symbols_memo: dict[str, dict[str, tuple[str, list[dict]]]] = {}
+
+
+def _file_symbols(store: Store, paths: list[str], hashes: dict[str, str]) -> list[dict]:
+    """The symbols of some files, kept in memory per file content hash between requests."""
+    memo = _symbols_memo.setdefault(str(store.path), {})
+    missing = [p for p in paths if p not in memo or memo[p][0] != hashes.get(p)]
+    if missing:
+        loaded: dict[str, list[dict]] = {p: [] for p in missing}
+        for node in store.nodes_in_files(missing):
+            loaded[node["path"]].append(node)
+        for path, nodes in loaded.items():
+            memo[path] = (hashes.get(path), nodes)
+    return [n for p in paths for n in memo[p][1]]
 
 
 # --- choosing views -------------------------------------------------------------------------
@@ -189,7 +216,7 @@ def build_context(store: Store, root: str, task: str, budget: int, focus: list[s
     for _ in range(4):  # estimates drift from the exact count: top up until the output is full
         estimate = _choose(items, target, estimate)
         text, used = _fit(items, task, budget, fmt, explain, root)
-        if used >= 0.95 * budget or target >= budget:
+        if used >= 0.92 * budget or target >= budget:
             break
         target += budget - used
     text, used = _fit(items, task, budget, fmt, explain, root)
@@ -228,8 +255,20 @@ def _resolve_focus(store: Store, focus: list[str]) -> tuple[list[str], set[str]]
     return paths, symbols
 
 
+_structure_memo: dict[str, tuple[int, list[dict]]] = {}
+
+
+def _structure(store: Store) -> list[dict]:
+    """The repo, directory and file nodes, read once per generation of the cache."""
+    generation = store.generation()
+    key = str(store.path)
+    if key not in _structure_memo or _structure_memo[key][0] != generation:
+        _structure_memo[key] = (generation, store.nodes(("repo", "dir", "file")))
+    return _structure_memo[key][1]
+
+
 def _candidates(store, root, task, file_scores, reasons, focus_symbols) -> list[Item]:
-    structure = store.nodes(("repo", "dir", "file"))
+    structure = _structure(store)
     by_id = {n["id"]: n for n in structure}
     dir_scores: dict[str, float] = {}
     for node in structure:
@@ -252,7 +291,8 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols) -> list[
     best_files = best_files[:TOP_FILES_FOR_SYMBOLS]
     terms = set(task_terms(task))
     named = {w for w in _WORD.findall(task) if len(w) > 2}
-    symbols = store.nodes_in_files(best_files) + store.nodes_by_id(sorted(focus_symbols))
+    hashes = {n["id"]: n["hash"] for n in structure if n["kind"] == "file"}
+    symbols = _file_symbols(store, best_files, hashes) + store.nodes_by_id(sorted(focus_symbols))
     seen = set()
     for node in symbols:
         if node["id"] in seen or node["kind"] in ("file", "dir", "repo"):
@@ -294,16 +334,17 @@ def _add_enclosing_symbols(store: Store, items: list[Item]) -> None:
 
 
 def _view_cost(item: Item, view: str) -> int:
-    fences = 8 if view in ("outline", "source") else 0
-    return (item.node["tokens"][LEVELS.index(view)] or 0) + _line_overhead(item) + fences
+    """Estimated tokens of the node at a view: the view's own count plus its header line.
 
-
-def _line_overhead(item: Item) -> int:
-    """Tokens of the node's header line as rendered, counted once."""
-    if item.overhead is None:
-        depth = item.node["path"].count("/") + item.node["id"].count(".") * ("::" in item.node["id"])
-        item.overhead = tokens.count(f"- {_label(item.node)}: ") + depth + 1
-    return item.overhead
+    Estimates only steer the choice; the rendered output is counted exactly.
+    """
+    if item.costs is None:
+        node = item.node
+        depth = node["path"].count("/") + node["id"].count(".") * ("::" in node["id"])
+        header = len(_label(node)) // 3 + depth + 3  # code-ish text runs about 3 characters a token
+        item.costs = {v: (node["tokens"][LEVELS.index(v)] or 0) + header + (8 if v in ("outline", "source") else 0)
+                      for v in item.ladder}
+    return item.costs[view]
 
 
 def _skeleton(items: list[Item], allowance: int) -> int:
@@ -428,12 +469,18 @@ def _fit(items: list[Item], task: str, budget: int, fmt: str, explain: bool, roo
             shown = [i for i in items if i.view]
         if used <= budget or not shown:
             return text, used
-        # Lower the leaf whose last upgrade was worth least per token: children go before parents.
+        # Lower the leaves whose last upgrades were worth least per token (children before
+        # parents) until their estimated savings cover the excess; then count again.
         parents = {i.node["parent"] for i in shown}
-        leaves = [i for i in shown if i.node["id"] not in parents] or shown
-        victim = min(leaves, key=lambda i: (i.granted, i.score, i.node["id"]))
-        rung = victim.ladder.index(victim.view)
-        victim.view = victim.ladder[rung - 1] if rung > 0 else None
+        leaves = sorted((i for i in shown if i.node["id"] not in parents), key=lambda i: (i.granted, i.score, i.node["id"]))
+        excess = used - budget
+        for victim in leaves or shown[:1]:
+            rung = victim.ladder.index(victim.view)
+            before = _view_cost(victim, victim.view)
+            victim.view = victim.ladder[rung - 1] if rung > 0 else None
+            excess -= before - (_view_cost(victim, victim.view) if victim.view else 0)
+            if excess <= 0:
+                break
 
 
 def _render(items: list[Item], task: str, budget: int, fmt: str, explain: bool, root: str) -> str:
