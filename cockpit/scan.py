@@ -20,6 +20,8 @@ from summarizers.languages import detect
 
 IGNORE_FILES = (".gitignore", ".cockpitignore")
 ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn", ".cockpit", "__pycache__"}
+# Other people's code and tool caches, left out even when no ignore file says so.
+DEPENDENCY_DIRS = {"node_modules", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs"}
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 
 BINARY_EXTENSIONS = frozenset(
@@ -161,6 +163,9 @@ def _walk(root, rel_dir, rules, max_bytes, visited, result) -> None:
         except OSError:
             continue  # vanished
         if is_dir and entry.name in ALWAYS_SKIPPED_DIRS:
+            continue
+        if is_dir and (entry.name in DEPENDENCY_DIRS or os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))):
+            result.skipped.append((rel + "/", "dependencies or tool cache"))
             continue
         if rules.ignored(rel, is_dir):
             result.skipped.append((rel + ("/" if is_dir else ""), "ignored"))

@@ -118,3 +118,12 @@ def test_subpath_limits_the_walk_but_keeps_ignore_rules_above_it(tmp_path):
     write_tree(tmp_path, {".gitignore": "*.tmp\n", "a/b.py": "x = 1\n", "a/c.tmp": "t\n", "d/e.py": "y = 2\n"})
     result = scan(str(tmp_path), subpath="a")
     assert paths(result) == ["a/b.py"]
+
+
+def test_virtualenvs_and_node_modules_are_left_out_without_an_ignore_file(tmp_path):
+    write_tree(tmp_path, {"app.py": "x = 1\n", "env/pyvenv.cfg": "home = /usr\n", "env/lib/site.py": "y = 2\n",
+                          "web/node_modules/left/index.js": "module.exports = 1;\n", "web/main.js": "let a = 1;\n"})
+    result = scan(str(tmp_path))
+    assert paths(result) == ["app.py", "web/main.js"]
+    assert reasons(result)["env/"] == "dependencies or tool cache"
+    assert reasons(result)["web/node_modules/"] == "dependencies or tool cache"
