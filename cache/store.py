@@ -96,7 +96,7 @@ class Store:
                 ignore = self.path.parent / ".gitignore"
                 if not ignore.exists():
                     ignore.write_text("*\n")  # keep the cache out of the user's git status
-            self.db = sqlite_utils.Database(self.path)
+            self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
             self._check_and_init()
         except sqlite3.DatabaseError as exc:
             raise CacheError(
@@ -118,7 +118,7 @@ class Store:
                 self.db.close()
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(self.path) + suffix).unlink(missing_ok=True)
-                self.db = sqlite_utils.Database(self.path)
+                self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
                 self._check_and_init()
                 return
         self.db.enable_wal()

@@ -346,14 +346,15 @@ def build(root: str, store: Store, subpath: str = "", workers: int | None = None
     return stats
 
 
-def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> BuildStats:
+def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                 exclude: tuple[str, ...] = ()) -> BuildStats:
     """Refresh named files (changed, created or deleted) without walking the whole tree."""
     started = time.perf_counter()
     known = store.file_hashes()
     scanned = ScanResult(root=os.path.realpath(root))
     removed = []
     for path in paths:
-        one = read_one(root, path, max_file_bytes)
+        one = read_one(root, path, max_file_bytes, exclude)
         if one.files:
             scanned.files.extend(one.files)
         elif path in known:

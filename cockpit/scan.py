@@ -212,8 +212,43 @@ def _read_file(abs_path: str, rel: str, max_bytes: int, result: ScanResult) -> N
     result.files.append(FileEntry(rel, len(data), content_hash(data), detect(rel, data[:128])))
 
 
-def read_one(root: str, rel: str, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> ScanResult:
-    """Re-read a single file (the watcher's and the incremental update's path)."""
+def excluded(root: str, rel: str, exclude: tuple[str, ...] = ()) -> str | None:
+    """Why the walk would leave out the file at `rel` before reading it, or None.
+
+    Applies the same rules as `scan` along the path from the root: skipped and
+    dependency directories, ignore files at every level, symlinks out of the repo.
+    """
+    root = os.path.realpath(root)
+    parts = rel.split("/")
+    if ".." in parts or rel.startswith("/"):
+        return "outside the repository"
+    rules = _IgnoreRules([("", pathspec.GitIgnoreSpec.from_lines(exclude))] if exclude else [])
+    rules = rules.descend(root, "")
+    current = ""
+    for index, part in enumerate(parts):
+        current = f"{current}/{part}" if current else part
+        is_dir = index < len(parts) - 1
+        if is_dir and part in ALWAYS_SKIPPED_DIRS:
+            return "skipped directory"
+        if is_dir and (part in DEPENDENCY_DIRS or os.path.exists(os.path.join(root, current, "pyvenv.cfg"))):
+            return "dependencies or tool cache"
+        if rules.ignored(current, is_dir):
+            return "ignored"
+        if is_dir:
+            rules = rules.descend(root, current)
+    real = os.path.realpath(os.path.join(root, rel))
+    if not _inside(root, real):
+        return "symlink out of the repository"
+    return None
+
+
+def read_one(root: str, rel: str, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+             exclude: tuple[str, ...] = ()) -> ScanResult:
+    """Re-read a single file (the watcher's and the incremental update's path), by the walk's rules."""
     result = ScanResult(root=os.path.realpath(root))
+    reason = excluded(root, rel, exclude)
+    if reason:
+        result.skipped.append((rel, reason))
+        return result
     _read_file(os.path.join(result.root, rel), rel, max_file_bytes, result)
     return result

@@ -127,3 +127,20 @@ def test_virtualenvs_and_node_modules_are_left_out_without_an_ignore_file(tmp_pa
     assert paths(result) == ["app.py", "web/main.js"]
     assert reasons(result)["env/"] == "dependencies or tool cache"
     assert reasons(result)["web/node_modules/"] == "dependencies or tool cache"
+
+
+def test_excluded_applies_the_walks_rules_to_one_path(tmp_path):
+    from cockpit.scan import excluded
+
+    write_tree(tmp_path, {".gitignore": "*.log\nbuild/\n", "src/.gitignore": "gen_*.py\n", "src/a.py": "",
+                          "src/gen_x.py": "", "build/b.py": "", "env/pyvenv.cfg": "", "env/lib/c.py": ""})
+    os.symlink("/etc/hostname", tmp_path / "src" / "out.py")
+    assert excluded(str(tmp_path), "src/a.py") is None
+    assert excluded(str(tmp_path), "src/gen_x.py") == "ignored"
+    assert excluded(str(tmp_path), "build/b.py") == "ignored"
+    assert excluded(str(tmp_path), "x.log") == "ignored"
+    assert excluded(str(tmp_path), "env/lib/c.py") == "dependencies or tool cache"
+    assert excluded(str(tmp_path), ".git/config") == "skipped directory"
+    assert excluded(str(tmp_path), "../etc/passwd") == "outside the repository"
+    assert excluded(str(tmp_path), "src/out.py") == "symlink out of the repository"
+    assert excluded(str(tmp_path), "src/a.py", exclude=("src/",)) == "ignored"
