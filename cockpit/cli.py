@@ -160,6 +160,41 @@ def zoom(target, view, root, cache, quiet):
         click.echo(render_zoom(root, node, view), nl=False)
 
 
+@main.command("mcp")
+@repo_option
+@cache_option
+@click.option("--http", "address", metavar="HOST:PORT",
+              help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to 127.0.0.1).")
+@click.option("--token", envvar="COCKPIT_MCP_TOKEN",
+              help="With --http: require 'Authorization: Bearer TOKEN' (or set COCKPIT_MCP_TOKEN).")
+@click.option("--no-refresh", is_flag=True, help="Serve the cache as it is: skip the refresh at startup.")
+def mcp_command(root, cache, address, token, no_refresh):
+    """Serve the pyramid to coding agents over MCP (stdio unless --http)."""
+    from cockpit import mcp_server  # the MCP SDK loads only for this command
+
+    host = port = None
+    if address:
+        try:
+            host, port = mcp_server.parse_address(address)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--http") from None
+        if not token and host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"cockpit: warning: serving {host} without --token: anyone who can reach it can read the repo",
+                       err=True)
+    try:
+        server = mcp_server.create_server(root, cache, refresh=not no_refresh)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except CacheError as exc:
+        raise Failure(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise Failure(f"cache: {exc}; run `cockpit summarize --rebuild`") from None
+    if address:
+        mcp_server.serve_http(server, host, port, token)
+    else:
+        server.run()
+
+
 def _write(text: str, out: str | None) -> None:
     if not out:
         click.echo(text, nl=False)

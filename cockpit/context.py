@@ -584,7 +584,7 @@ def search(store: Store, query: str, limit: int = 20) -> list[dict]:
         score = (3.0 if exact else 2.0) + (0.5 if qualifier and qualifier in row[0].lower() else 0.0)
         found.setdefault(row[0], (score, _hit(row, "exact name" if exact else "name prefix")))
     terms = task_terms(query)
-    if terms and len(found) < limit:
+    if terms and (len(found) < limit if not found else len(found) < limit // 2):
         for path, score in store.db.conn.execute(
             "SELECT f.path, -bm25(file_search, 4.0, 1.0, 0.3) FROM file_search JOIN files f ON f.rowid = file_search.rowid "
             "WHERE file_search MATCH ? ORDER BY 2 DESC, f.path LIMIT ?", [_fts_query(terms), limit],
@@ -592,7 +592,7 @@ def search(store: Store, query: str, limit: int = 20) -> list[dict]:
             row = store.db.conn.execute(
                 "SELECT id, kind, path, name, signature, start_line, end_line, summaries FROM nodes WHERE id = ?", [path]
             ).fetchone()
-            if row and row[0] not in found:
+            if row and row[0] not in found and score >= 1.0:  # weaker matches say nothing
                 found[row[0]] = (1.0 + min(score, 50) / 100, _hit(row, f"text match {score:.1f}"))
     ranked = sorted(found.values(), key=lambda pair: (-pair[0], pair[1]["id"]))
     return [hit for _, hit in ranked[:limit]]

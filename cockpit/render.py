@@ -45,8 +45,12 @@ def view_text(root: str, node: dict, view: str) -> str:
 
 def read_source(root: str, node: dict) -> str:
     """A file's text, or a symbol's lines, exactly as they were counted when built."""
+    path = os.path.realpath(os.path.join(root, node["path"]))
+    real_root = os.path.realpath(root)
+    if not path.startswith(real_root + os.sep):  # a symlink swapped in since the build
+        return "(source unavailable: it now leads outside the repository)"
     try:
-        with open(os.path.join(root, node["path"]), "rb") as fh:
+        with open(path, "rb") as fh:
             text = fh.read().decode("utf-8", errors="replace")
     except OSError as exc:
         return f"(source unavailable: {exc.strerror})"
