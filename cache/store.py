@@ -71,12 +71,12 @@ FILE_COLUMNS = {
 }
 # Full-text search over files (BM25 via SQLite FTS5), kept in step with `files` by triggers.
 _SEARCH_SCHEMA = """
-CREATE VIRTUAL TABLE file_search USING fts5(
+CREATE VIRTUAL TABLE IF NOT EXISTS file_search USING fts5(
     terms, body, refs, content='files', content_rowid='rowid', tokenize='porter unicode61');
-CREATE TRIGGER files_search_insert AFTER INSERT ON files BEGIN
+CREATE TRIGGER IF NOT EXISTS files_search_insert AFTER INSERT ON files BEGIN
     INSERT INTO file_search(rowid, terms, body, refs) VALUES (new.rowid, new.terms, new.body, new.refs);
 END;
-CREATE TRIGGER files_search_delete AFTER DELETE ON files BEGIN
+CREATE TRIGGER IF NOT EXISTS files_search_delete AFTER DELETE ON files BEGIN
     INSERT INTO file_search(file_search, rowid, terms, body, refs)
     VALUES ('delete', old.rowid, old.terms, old.body, old.refs);
 END;
@@ -107,6 +107,7 @@ class Store:
 
     def _check_and_init(self) -> None:
         conn = self.db.conn
+        conn.execute("PRAGMA busy_timeout = 10000")  # other processes may be writing
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = set(self.db.table_names())
         if tables and app_id != APPLICATION_ID:
@@ -122,25 +123,28 @@ class Store:
                 self._check_and_init()
                 return
         self.db.enable_wal()
-        conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA recursive_triggers = ON")  # INSERT OR REPLACE must fire the delete trigger
         if tables:
             return
+        # One transaction, and every statement idempotent: two processes opening a new cache at once
+        # (the app and an MCP server, say) must not trip over each other.
+        conn.executescript(
+            f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID};"
+            + _table_sql("meta", {"key": str, "value": str}, "key")
+            + _table_sql("files", FILE_COLUMNS, "path")
+            + _table_sql("nodes", NODE_COLUMNS, "id")
+            + _table_sql("skipped", {"path": str, "reason": str}, "path")
+            + _table_sql("derived", {"name": str, "generation": int, "data": bytes}, "name")
+            + "CREATE INDEX IF NOT EXISTS idx_nodes_parent ON nodes (parent, position);"
+            "CREATE INDEX IF NOT EXISTS idx_nodes_path ON nodes (path);"
+            "CREATE INDEX IF NOT EXISTS idx_nodes_name ON nodes (name);"
+            + _SEARCH_SCHEMA
+            + f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'), ('generation', '0');"
+            "COMMIT;"
+        )
         with conn:
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            self.db["meta"].insert_all(
-                [{"key": "schema", "value": str(SCHEMA_VERSION)}, {"key": "root", "value": self.root}], pk="key"
-            )
-            self.db["files"].create(FILE_COLUMNS, pk="path")
-            self.db["nodes"].create(NODE_COLUMNS, pk="id")
-            self.db["nodes"].create_index(["parent", "position"])
-            self.db["nodes"].create_index(["path"])
-            self.db["nodes"].create_index(["name"])
-            self.db["skipped"].create({"path": str, "reason": str}, pk="path")
-            conn.executescript("BEGIN;" + _SEARCH_SCHEMA + "COMMIT;")
-            self.db["derived"].create({"name": str, "generation": int, "data": bytes}, pk="name")
-            self.db["meta"].insert({"key": "generation", "value": "0"})
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('root', ?)", [self.root])
 
     # --- reads ---------------------------------------------------------------
 
@@ -277,6 +281,14 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", bytes: "BLOB"}
+
+
+def _table_sql(table: str, columns: dict, pk: str) -> str:
+    cols = ", ".join(f"{name} {_SQL_TYPES[kind]}{' PRIMARY KEY' if name == pk else ''}" for name, kind in columns.items())
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols});"
 
 
 def _insert_sql(table: str, columns: dict) -> str:

@@ -20,6 +20,7 @@ from cockpit.config import Config, ConfigError
 from cockpit.context import ContextError, build_context, render_zoom, resolve_node
 from cockpit.pyramid import LEVELS, build, source_tokens
 from cockpit.render import load_tree, to_json, to_markdown
+from cockpit.watch import Refresh, Watcher, watch_in_background
 
 
 class Failure(click.ClickException):
@@ -168,7 +169,8 @@ def zoom(target, view, root, cache, quiet):
 @click.option("--token", envvar="COCKPIT_MCP_TOKEN",
               help="With --http: require 'Authorization: Bearer TOKEN' (or set COCKPIT_MCP_TOKEN).")
 @click.option("--no-refresh", is_flag=True, help="Serve the cache as it is: skip the refresh at startup.")
-def mcp_command(root, cache, address, token, no_refresh):
+@click.option("--no-watch", is_flag=True, help="Do not follow changes to the repository while serving.")
+def mcp_command(root, cache, address, token, no_refresh, no_watch):
     """Serve the pyramid to coding agents over MCP (stdio unless --http)."""
     from cockpit import mcp_server  # the MCP SDK loads only for this command
 
@@ -189,10 +191,34 @@ def mcp_command(root, cache, address, token, no_refresh):
         raise Failure(str(exc)) from None
     except sqlite3.Error as exc:
         raise Failure(f"cache: {exc}; run `cockpit summarize --rebuild`") from None
+    if not no_watch:
+        config = Config.load(root)
+        watch_in_background(root, Path(cache or config.cache or default_cache_path(root)),
+                            lambda line: click.echo(f"cockpit: {line}", err=True),
+                            max_file_bytes=config.max_file_bytes, exclude=tuple(config.exclude))
     if address:
         mcp_server.serve_http(server, host, port, token)
     else:
         server.run()
+
+
+@main.command()
+@click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
+@cache_option
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")
+def watch(root, cache, exclude):
+    """Keep the pyramid of ROOT current as files change; one line per refresh. Ctrl-C stops."""
+    with session(root, cache) as (config, store):
+        def log(refresh: Refresh) -> None:
+            click.echo(f"{time.strftime('%H:%M:%S')} {refresh.describe()}")
+
+        watcher = Watcher(root, store, max_file_bytes=config.max_file_bytes,
+                          exclude=tuple(config.exclude) + exclude, on_refresh=log)
+        click.echo(f"watching {root} (cache {store.path}); Ctrl-C stops", err=True)
+        try:
+            watcher.run()
+        except KeyboardInterrupt:
+            pass
 
 
 def _write(text: str, out: str | None) -> None:

@@ -108,3 +108,18 @@ class Watcher:
                 time.sleep(0.2)
             else:
                 return
+
+
+def watch_in_background(root: str, cache_path, log: Callable[[str], None], **options) -> threading.Event:
+    """Run a watcher on its own thread and cache connection (the app's and the MCP server's way)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        store = Store(cache_path, os.path.realpath(root))
+        try:
+            Watcher(root, store, on_refresh=lambda r: log(r.describe()), **options).run(stop)
+        finally:
+            store.close()
+
+    threading.Thread(target=run, name="cockpit-watch", daemon=True).start()
+    return stop

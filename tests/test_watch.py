@@ -121,3 +121,33 @@ def test_real_watcher_follows_saves_renames_and_checkouts(tmp_path):
         thread.join(timeout=5)
     assert not thread.is_alive()
     assert snapshot(reader) == fresh_snapshot(root, tmp_path, "fresh")
+
+
+def test_watch_command_logs_one_line_per_refresh(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    root = write_tree(tmp_path / "repo", {"a.py": module("a", 0)})
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", "watch", str(root)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        reader = Store(root / ".cockpit" / "cache.sqlite", str(root))
+        assert wait_for(lambda: _has(reader, "a.py"), timeout=15)
+        (root / "a.py").write_text(module("a", 1))
+        line = proc.stdout.readline()
+        while "(whole tree)" in line:  # the catch-up rescan at start may log first
+            line = proc.stdout.readline()
+        assert "a.py: update, 1 re-outlined, 0 removed, 1 directories re-summarized in" in line
+        assert line.rstrip().endswith("0 tokens spent")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+def _has(store, node_id):
+    try:
+        return store.node(node_id) is not None
+    except Exception:  # the cache may not exist yet while the watcher starts
+        return False

@@ -1,0 +1,779 @@
+"""A behavioural twin of the Anthropic Messages API, served over HTTP on 127.0.0.1.
+
+The real `anthropic` SDK talks to it unchanged (`Anthropic(base_url=twin.url, api_key=...)`), so
+every LLM path of the product can run without the real API: in tests, or by hand with
+`cockpit twin`. Standard library only: `ThreadingHTTPServer`, one thread per connection.
+
+Endpoints
+    POST   /v1/messages                    plain JSON, or SSE when `"stream": true`
+    POST   /v1/messages/count_tokens       {"input_tokens": N}
+    POST   /v1/messages/batches            create a batch
+    GET    /v1/messages/batches            list (newest first; `limit`, `after_id`, `before_id`)
+    GET    /v1/messages/batches/{id}       retrieve; "ended" from the `batch_polls`-th retrieve
+                                           (default 2) or after `batch_seconds`
+    GET    /v1/messages/batches/{id}/results   JSONL, one line per request
+    POST   /v1/messages/batches/{id}/cancel
+    DELETE /v1/messages/batches/{id}
+
+Every response carries a `request-id` header; errors have the API's shape
+`{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}`. A key is required
+(`x-api-key: K` or `Authorization: Bearer K`, else 401 `authentication_error`), and so is an
+`anthropic-version` header (else 400 `invalid_request_error`).
+
+Billing (deterministic, with the project's tokenizer `cockpit.tokens`)
+    Input = tokens of every tool definition (as JSON), system block and message content block
+    (text blocks by their text, other blocks as JSON) + MESSAGE_OVERHEAD per message. A block
+    carrying `cache_control` ends a cacheable prefix (model + everything up to that block): the
+    first time a prefix is seen its tokens are billed as `cache_creation_input_tokens`, later as
+    `cache_read_input_tokens`; `input_tokens` is the rest. `count_tokens` returns the whole input
+    (input + cache creation + cache read of the same request). Output = tokens of the answer.
+
+Answers are a function of the request
+    * Summary requests. The last user message holds one or more node blocks
+
+          <node id="weather/client.py::ForecastClient">
+          ...code, or the summaries of the node's children...
+          </node>
+
+      (the instructions, e.g. in a cacheable system prompt, are free text). The answer is one JSON
+      object, with no code fence and nothing around it:
+
+          {"nodes": {"weather/client.py::ForecastClient": {"2": "...", "4": "...", "8": "...",
+                     "16": "...", "32": "...", "64": "..."}}, ...}
+
+      with every requested id, and rung "N" of at most N words. The words are the node's name
+      split into words, then the words of its block, starting from where its name first appears
+      (keywords and short words left out); each rung extends the one below it.
+    * Anything else: "Echo: " + the first ECHO_WORDS words of the last user message.
+    Either is cut to `max_tokens` (stop_reason "max_tokens"; a cut JSON answer is invalid JSON,
+    as a real one would be) or at the first of `stop_sequences` (stop_reason "stop_sequence").
+
+Faults, scripted per test with `twin.script(Fault.rate_limit(), ...)`, are taken by the next
+matching requests in order (a request takes the first queued fault that matches it): 429 with
+`retry-after-ms`, 529, 500, any status, a slow first byte, a stream cut after N deltas, a
+malformed SSE data line, an `error` event mid-stream, and errored batch entries (by custom_id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from cockpit import tokens
+
+BUDGETS = (2, 4, 8, 16, 32, 64)
+MESSAGE_OVERHEAD = 3  # tokens per message for role and turn markers
+ECHO_WORDS = 40
+WORDS_PER_DELTA = 3
+STREAM_FAULTS = ("cut", "malformed", "stream_error")
+NODE_BLOCK = re.compile(r'<node\s+id="([^"]+)"\s*>(.*?)</node>', re.S)
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_IDENT_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Code keywords and function words say nothing about a node.
+_SKIP = set("""
+a an the and or not of to in on for with by from into at as is are was be been it its this that
+these those which who what when where if then else elif than so such via per can may will should
+would used using also has have had do does did we you our your their there here but nor all any
+def class self cls return returns import from none true false null nil let var const function
+func fn pub struct impl enum interface type public private protected static void int str bool
+float dict list tuple new try except finally raise raises yield async await lambda pass break
+continue while for elif assert global nonlocal del with package use mod mut string object args
+kwargs
+""".split())
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+
+@dataclass
+class Fault:
+    """One scripted misbehaviour, taken by the first later request it matches.
+
+    `path` None matches any path; `stream` None matches streaming or not; `custom_id` makes it a
+    batch-entry fault ("*" for any entry), taken when a batch is processed instead of by a request.
+    """
+
+    kind: str  # "status" | "slow" | "cut" | "malformed" | "stream_error"
+    status: int = 0
+    error_type: str = ""
+    message: str = ""
+    retry_after_ms: int | None = None
+    delay_ms: int = 0
+    after_deltas: int = 1
+    path: str | None = "/v1/messages"
+    stream: bool | None = None
+    custom_id: str | None = None
+
+    @classmethod
+    def rate_limit(cls, retry_after_ms: int = 10, **kw) -> Fault:
+        return cls("status", 429, "rate_limit_error", "Number of requests has exceeded your rate limit.",
+                   retry_after_ms=retry_after_ms, **kw)
+
+    @classmethod
+    def overloaded(cls, **kw) -> Fault:
+        return cls("status", 529, "overloaded_error", "Overloaded", **kw)
+
+    @classmethod
+    def server_error(cls, **kw) -> Fault:
+        return cls("status", 500, "api_error", "Internal server error", **kw)
+
+    @classmethod
+    def error(cls, status: int, error_type: str, message: str = "Scripted error", **kw) -> Fault:
+        return cls("status", status, error_type, message, **kw)
+
+    @classmethod
+    def slow(cls, delay_ms: int, **kw) -> Fault:
+        """Wait before the first byte, then answer normally."""
+        return cls("slow", delay_ms=delay_ms, **kw)
+
+    @classmethod
+    def cut_stream(cls, after_deltas: int = 1, **kw) -> Fault:
+        """Drop the connection after some text deltas, without ending the chunked body."""
+        return cls("cut", after_deltas=after_deltas, stream=True, **kw)
+
+    @classmethod
+    def malformed_sse(cls, after_deltas: int = 1, **kw) -> Fault:
+        """Send a delta whose data line is not valid JSON."""
+        return cls("malformed", after_deltas=after_deltas, stream=True, **kw)
+
+    @classmethod
+    def stream_error(cls, after_deltas: int = 1, error_type: str = "overloaded_error", **kw) -> Fault:
+        """An `event: error` frame mid-stream (the API's way to fail after a 200)."""
+        return cls("stream_error", error_type=error_type, message="Overloaded", after_deltas=after_deltas,
+                   stream=True, **kw)
+
+    @classmethod
+    def batch_entry(cls, custom_id: str = "*", error_type: str = "invalid_request_error",
+                    message: str = "Scripted error") -> Fault:
+        """The batch entry `custom_id` ends as `errored` with this error."""
+        return cls("status", 400, error_type, message, path=None, custom_id=custom_id)
+
+    def matches(self, method: str, path: str, streaming: bool) -> bool:
+        if self.custom_id is not None:
+            return False
+        if self.path is not None and (path != self.path or method != "POST"):
+            return False
+        return self.stream is None or self.stream == streaming
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error_type: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.error_type, self.message, self.headers = status, error_type, message, headers or {}
+
+
+def error_body(error_type: str, message: str, request_id: str | None = None) -> dict:
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests: validation, token accounting, answers
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _rfc3339(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _digest(value, size: int = 12) -> str:
+    return hashlib.blake2b(json.dumps(value, sort_keys=True).encode(), digest_size=size).hexdigest()
+
+
+def _blocks(content) -> list[dict]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+def _block_text(block: dict) -> str:
+    if block.get("type") == "text":
+        return str(block.get("text", ""))
+    return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
+
+
+def validate(params, *, need_max_tokens: bool = True) -> None:
+    """Raise a 400 for what the API would refuse, with its wording."""
+    if not isinstance(params, dict):
+        raise ApiError(400, "invalid_request_error", "body: Input should be an object")
+    required = ("model", "max_tokens", "messages") if need_max_tokens else ("model", "messages")
+    for name in required:
+        if name not in params:
+            raise ApiError(400, "invalid_request_error", f"{name}: Field required")
+    if not isinstance(params["model"], str) or not params["model"]:
+        raise ApiError(400, "invalid_request_error", "model: Input should be a valid string")
+    if need_max_tokens:
+        mt = params["max_tokens"]
+        if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1:
+            raise ApiError(400, "invalid_request_error", "max_tokens: Input should be a positive integer")
+    messages = params["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "invalid_request_error", "messages: at least one message is required")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise ApiError(400, "invalid_request_error", f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if not isinstance(content, (str, list)) or (
+                isinstance(content, list) and not all(isinstance(b, dict) and "type" in b for b in content)):
+            raise ApiError(400, "invalid_request_error", f"messages.{i}.content: Input should be a string or a list of blocks")
+    system = params.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise ApiError(400, "invalid_request_error", "system: Input should be a string or a list of text blocks")
+
+
+def segments(params: dict) -> list[tuple[dict, int, dict | None]]:
+    """The prompt in API prefix order (tools, system, messages): (key, tokens, cache_control)."""
+    out = []
+    for tool in params.get("tools") or []:
+        out.append((tool, tokens.count(_block_text(tool)), tool.get("cache_control")))
+    system = params.get("system")
+    for block in _blocks(system) if system else []:
+        out.append((block, tokens.count(_block_text(block)), block.get("cache_control")))
+    for message in params["messages"]:
+        out.append(({"role": message["role"]}, MESSAGE_OVERHEAD, None))
+        for block in _blocks(message["content"]):
+            out.append((block, tokens.count(_block_text(block)), block.get("cache_control")))
+    return out
+
+
+def last_user_text(params: dict) -> str:
+    for message in reversed(params["messages"]):
+        if message["role"] == "user":
+            return " ".join(b.get("text", "") for b in _blocks(message["content"]) if b.get("type") == "text")
+    return ""
+
+
+def _identifier_words(name: str) -> list[str]:
+    return [p if p.isupper() and len(p) > 1 else p.lower() for p in _IDENT_PART.findall(name)]
+
+
+def node_words(node_id: str, body: str) -> list[str]:
+    """The node's name as words, then the words of its block from where the name first appears."""
+    if "::" in node_id:  # a symbol: "path::Class.method"
+        *owners, name = node_id.split("::")[-1].split(".")
+    else:  # a file or directory: its base name without the extension
+        owners, name = [], node_id.rstrip("/").split("/")[-1].split(".")[0]
+    seen, words = set(), []
+    for word in _identifier_words(name) + [w for o in owners for w in _identifier_words(o)] + _body_words(body, name):
+        if word.lower() not in seen and word.lower() not in _SKIP:
+            seen.add(word.lower())
+            words.append(word)
+    return words or ["node"]
+
+
+def _body_words(body: str, name: str) -> list[str]:
+    start = body.find(name) if name else -1
+    text = body[start:] + " " + body[:start] if start > 0 else body  # words near the name first
+    return [w for token in _WORD.findall(text) for w in _identifier_words(token) if len(w) >= 3]
+
+
+def summary_answer(user_text: str) -> str | None:
+    """The JSON answer to a summary request, or None when the message holds no node blocks."""
+    found = NODE_BLOCK.findall(user_text)
+    if not found:
+        return None
+    nodes = {}
+    for node_id, body in found:
+        words = node_words(node_id, body)
+        nodes[node_id] = {str(b): " ".join(words[:b]) for b in BUDGETS}
+    return json.dumps({"nodes": nodes})
+
+
+def answer_text(params: dict) -> str:
+    text = last_user_text(params)
+    summary = summary_answer(text)
+    if summary is not None:
+        return summary
+    return ("Echo: " + " ".join(text.split()[:ECHO_WORDS])).rstrip()
+
+
+def finish(text: str, params: dict) -> tuple[str, str, str | None, int]:
+    """Cut the answer at a stop sequence or max_tokens: (text, stop_reason, stop_sequence, output tokens)."""
+    cuts = [(text.find(s), s) for s in params.get("stop_sequences") or [] if s and s in text]
+    reason, sequence = "end_turn", None
+    if cuts:
+        at, sequence = min(cuts)
+        text, reason = text[:at], "stop_sequence"
+    enc = tokens.encoding()
+    ids = enc.encode_ordinary(text)
+    if len(ids) > params["max_tokens"]:
+        ids = ids[: params["max_tokens"]]
+        text, reason, sequence = enc.decode(ids), "max_tokens", None
+    return text, reason, sequence, len(ids)
+
+
+def text_chunks(text: str) -> list[str]:
+    pieces = re.findall(r"\s*\S+\s*", text) or [text]
+    return ["".join(pieces[i:i + WORDS_PER_DELTA]) for i in range(0, len(pieces), WORDS_PER_DELTA)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The twin
+
+
+class Twin:
+    """State and server of one twin: request log, prompt cache, batches, faults, usage totals."""
+
+    def __init__(self, latency_ms: int = 0, batch_polls: int | None = 2, batch_seconds: float | None = None,
+                 cache_min_tokens: int = 0):
+        self.latency_ms = latency_ms
+        self.batch_polls = batch_polls  # a batch reads "ended" from this retrieve on
+        self.batch_seconds = batch_seconds  # ... or once this long has passed since creation
+        self.cache_min_tokens = cache_min_tokens  # shorter prefixes are not cached (the API's minimum)
+        self.log: list[dict] = []
+        self.usage = dict(requests=0, input_tokens=0, output_tokens=0, cache_creation_input_tokens=0,
+                          cache_read_input_tokens=0)
+        self.batches: dict[str, dict] = {}
+        self._faults: list[Fault] = []
+        self._cache: set[str] = set()
+        self._lock = threading.Lock()
+        self._batch_lock = threading.Lock()  # batch state changes; separate, as ending a batch bills messages
+        self._ids = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self.url = ""
+
+    # -- lifecycle
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Twin:
+        server = _Server((host, port), _Handler)
+        server.twin = self
+        self._server = server
+        self.url = f"http://{host}:{server.server_address[1]}"
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name="anthropic-twin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        # Kept-alive connections have their own threads: close them so no request is served after stop.
+        with self._lock:
+            for conn in list(self._connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        self._thread.join()
+        self._server = None
+
+    def __enter__(self) -> Twin:
+        return self if self._server else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- scripting and inspection
+
+    def script(self, *faults: Fault) -> Twin:
+        with self._lock:
+            self._faults.extend(faults)
+        return self
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def requests(self, path: str | None = None) -> list[dict]:
+        """Log entries, optionally only those for one path."""
+        with self._lock:
+            return [e for e in self.log if path is None or e["path"] == path]
+
+    def _take_fault(self, method: str, path: str, streaming: bool) -> Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.matches(method, path, streaming):
+                    return self._faults.pop(i)
+        return None
+
+    def _take_entry_fault(self, custom_id: str) -> Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.custom_id in (custom_id, "*"):
+                    return self._faults.pop(i)
+        return None
+
+    def _next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):024x}"
+
+    # -- messages
+
+    def bill_input(self, params: dict, *, remember: bool) -> dict:
+        """Input usage of a request; `remember` records its cacheable prefixes as written."""
+        h = hashlib.blake2b(params["model"].encode(), digest_size=16)
+        total, breakpoints = 0, []
+        for key, count, cache_control in segments(params):
+            h.update(json.dumps({k: v for k, v in key.items() if k != "cache_control"}, sort_keys=True).encode())
+            total += count
+            if cache_control and total >= self.cache_min_tokens:
+                breakpoints.append((h.hexdigest(), total, cache_control.get("ttl", "5m")))
+        read = creation = 0
+        ttl = "5m"
+        with self._lock:
+            read = max((t for d, t, _ in breakpoints if d in self._cache), default=0)
+            if breakpoints and breakpoints[-1][0] not in self._cache:
+                creation, ttl = breakpoints[-1][1] - read, breakpoints[-1][2]
+            if remember:
+                self._cache.update(d for d, _, _ in breakpoints)
+        return {
+            "input_tokens": total - read - creation,
+            "cache_creation_input_tokens": creation,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": creation if ttl != "1h" else 0,
+                               "ephemeral_1h_input_tokens": creation if ttl == "1h" else 0},
+        }
+
+    def make_message(self, params: dict) -> dict:
+        """The Message the API would return for valid `params`, billed to the twin's totals."""
+        usage = self.bill_input(params, remember=True)
+        text, reason, sequence, out_tokens = finish(answer_text(params), params)
+        usage = {**usage, "output_tokens": out_tokens, "service_tier": "standard"}
+        with self._lock:
+            self.usage["requests"] += 1
+            for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+                self.usage[key] += usage[key]
+        key = {k: v for k, v in params.items() if k != "stream"}
+        return {
+            "id": "msg_" + _digest(key),
+            "type": "message",
+            "role": "assistant",
+            "model": params["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": reason,
+            "stop_sequence": sequence,
+            "usage": usage,
+        }
+
+    # -- batches
+
+    def _batch_view(self, batch: dict) -> dict:
+        done = batch["ended_at"] is not None
+        view = {k: batch[k] for k in ("id", "type", "processing_status", "created_at", "expires_at",
+                                      "cancel_initiated_at", "archived_at")}
+        view["ended_at"] = batch["ended_at"]
+        view["results_url"] = f"{batch['base']}/v1/messages/batches/{batch['id']}/results" if done else None
+        counts = dict(processing=0, succeeded=0, errored=0, canceled=0, expired=0)
+        if done:
+            for line in batch["results"]:
+                counts[line["result"]["type"]] += 1
+        else:
+            counts["processing"] = len(batch["requests"])
+        view["request_counts"] = counts
+        return view
+
+    def _end_batch(self, batch: dict, canceled: bool = False) -> None:
+        results = []
+        for entry in batch["requests"]:
+            custom_id = entry["custom_id"]
+            if canceled:
+                results.append({"custom_id": custom_id, "result": {"type": "canceled"}})
+                continue
+            fault = self._take_entry_fault(custom_id)
+            try:
+                if fault:
+                    raise ApiError(fault.status, fault.error_type, fault.message)
+                validate(entry.get("params"))
+                result = {"type": "succeeded", "message": self.make_message(entry["params"])}
+            except ApiError as exc:
+                result = {"type": "errored", "error": error_body(exc.error_type, exc.message)}
+            results.append({"custom_id": custom_id, "result": result})
+        batch.update(results=results, processing_status="ended", ended_at=_rfc3339(_now()))
+
+    def _maybe_end(self, batch: dict, polled: bool) -> None:
+        if batch["ended_at"]:
+            return
+        if batch["processing_status"] == "canceling":
+            self._end_batch(batch, canceled=True)
+            return
+        batch["polls"] += polled
+        by_polls = self.batch_polls is not None and batch["polls"] >= self.batch_polls
+        by_time = self.batch_seconds is not None and time.monotonic() - batch["started"] >= self.batch_seconds
+        if by_polls or by_time:
+            self._end_batch(batch)
+
+    def create_batch(self, body: dict, base: str) -> dict:
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            raise ApiError(400, "invalid_request_error", "requests: at least one request is required")
+        ids = [r.get("custom_id") if isinstance(r, dict) else None for r in requests]
+        if any(not isinstance(i, str) or not i for i in ids):
+            raise ApiError(400, "invalid_request_error", "requests: every request needs a custom_id")
+        if len(set(ids)) != len(ids):
+            raise ApiError(400, "invalid_request_error", "requests: custom_id values must be unique")
+        for i, r in enumerate(requests):
+            if "params" not in r:
+                raise ApiError(400, "invalid_request_error", f"requests.{i}.params: Field required")
+        created = _now()
+        batch = {
+            "id": self._next_id("msgbatch_"), "type": "message_batch", "processing_status": "in_progress",
+            "created_at": _rfc3339(created), "expires_at": _rfc3339(created + timedelta(hours=24)),
+            "ended_at": None, "cancel_initiated_at": None, "archived_at": None,
+            "requests": requests, "results": [], "polls": 0, "started": time.monotonic(), "base": base,
+        }
+        with self._lock:
+            self.batches[batch["id"]] = batch
+        return self._batch_view(batch)
+
+    def _batch(self, batch_id: str) -> dict:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            raise ApiError(404, "not_found_error", f"No batch found with id '{batch_id}'")
+        return batch
+
+    # -- HTTP
+
+    def handle(self, h: _Handler) -> None:
+        url = urlsplit(h.path)
+        path, query = url.path.rstrip("/") or "/", parse_qs(url.query)
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        request_id = self._next_id("req_")
+        entry = {"method": h.command, "path": path, "query": url.query, "headers": _redacted(headers),
+                 "body": None, "status": None, "usage": None, "request_id": request_id, "fault": None}
+        raw = h.rfile.read(int(headers.get("content-length") or 0))
+        try:
+            try:
+                entry["body"] = json.loads(raw) if raw else None
+            except ValueError:
+                entry["body"] = raw.decode("utf-8", "replace")
+                raise ApiError(400, "invalid_request_error", "The request body is not valid JSON.")
+            if not _api_key(headers):
+                raise ApiError(401, "authentication_error", "x-api-key header is required")
+            if not headers.get("anthropic-version"):
+                raise ApiError(400, "invalid_request_error", "anthropic-version: header is required")
+            if self.latency_ms:
+                time.sleep(self.latency_ms / 1000)
+            body = entry["body"]
+            streaming = isinstance(body, dict) and body.get("stream") is True
+            fault = self._take_fault(h.command, path, streaming)
+            if fault:
+                entry["fault"] = fault.kind if fault.kind != "status" else fault.error_type
+                if fault.kind == "slow":
+                    time.sleep(fault.delay_ms / 1000)
+                elif fault.kind == "status":
+                    extra = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
+                    raise ApiError(fault.status, fault.error_type, fault.message, extra)
+            self._route(h, entry, path, query, body, streaming, fault)
+        except ApiError as exc:
+            self._send_json(h, entry, exc.status, error_body(exc.error_type, exc.message, request_id), exc.headers)
+
+    def _route(self, h, entry, path, query, body, streaming, fault) -> None:
+        method = h.command
+        if (method, path) == ("POST", "/v1/messages"):
+            validate(body)
+            message = self.make_message(body)
+            entry["usage"] = message["usage"]
+            if streaming:
+                return self._send_stream(h, entry, message, fault)
+            return self._send_json(h, entry, 200, message)
+        if (method, path) == ("POST", "/v1/messages/count_tokens"):
+            validate(body, need_max_tokens=False)
+            usage = self.bill_input(body, remember=False)
+            total = usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+            return self._send_json(h, entry, 200, {"input_tokens": total})
+        if path == "/v1/messages/batches":
+            if method == "POST":
+                return self._send_json(h, entry, 200, self.create_batch(body, "http://" + h.headers.get("host", "")))
+            if method == "GET":
+                return self._send_json(h, entry, 200, self._list_batches(query))
+        match = re.fullmatch(r"/v1/messages/batches/([^/]+)(/results|/cancel)?", path)
+        if match:
+            batch_id, action = match.groups()
+            with self._batch_lock:
+                return self._batch_action(h, entry, method, action, self._batch(batch_id))
+        raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
+
+    def _batch_action(self, h, entry, method: str, action: str | None, batch: dict) -> None:
+        batch_id = batch["id"]
+        if method == "GET" and action is None:
+            self._maybe_end(batch, polled=True)
+            return self._send_json(h, entry, 200, self._batch_view(batch))
+        if method == "GET" and action == "/results":
+            if not batch["ended_at"]:
+                raise ApiError(400, "invalid_request_error", f"Batch '{batch_id}' is still in progress.")
+            lines = "".join(json.dumps(line) + "\n" for line in batch["results"])
+            return self._send(h, entry, 200, lines.encode(), "application/binary")
+        if method == "POST" and action == "/cancel":
+            if batch["processing_status"] == "in_progress":
+                batch.update(processing_status="canceling", cancel_initiated_at=_rfc3339(_now()))
+            return self._send_json(h, entry, 200, self._batch_view(batch))
+        if method == "DELETE" and action is None:
+            if not batch["ended_at"]:
+                raise ApiError(400, "invalid_request_error", "A batch must end before it can be deleted.")
+            with self._lock:
+                del self.batches[batch_id]
+            return self._send_json(h, entry, 200, {"id": batch_id, "type": "message_batch_deleted"})
+        raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
+
+    def _list_batches(self, query: dict) -> dict:
+        with self._lock:
+            batches = list(self.batches.values())[::-1]  # newest first
+        ids = [b["id"] for b in batches]
+        if "after_id" in query and query["after_id"][0] in ids:
+            batches = batches[ids.index(query["after_id"][0]) + 1:]
+        elif "before_id" in query and query["before_id"][0] in ids:
+            batches = batches[:ids.index(query["before_id"][0])]
+        limit = int(query.get("limit", ["20"])[0])
+        page = [self._batch_view(b) for b in batches[:limit]]
+        return {"data": page, "has_more": len(batches) > limit,
+                "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None}
+
+    def _record(self, entry: dict, status: int) -> None:
+        # Logged before the body goes out: a caller that has its answer always finds its request here.
+        entry["status"] = status
+        with self._lock:
+            self.log.append(entry)
+
+    def _send(self, h, entry, status: int, payload: bytes, content_type: str, extra: dict | None = None) -> None:
+        self._record(entry, status)
+        h.send_response(status)
+        h.send_header("content-type", content_type)
+        h.send_header("content-length", str(len(payload)))
+        h.send_header("request-id", entry["request_id"])
+        for name, value in (extra or {}).items():
+            h.send_header(name, value)
+        h.end_headers()
+        h.wfile.write(payload)
+
+    def _send_json(self, h, entry, status: int, body: dict, extra: dict | None = None) -> None:
+        self._send(h, entry, status, json.dumps(body).encode(), "application/json", extra)
+
+    def _send_stream(self, h, entry, message: dict, fault: Fault | None) -> None:
+        """SSE over a chunked body, so that a cut-off stream is an error for the client, not an end."""
+        self._record(entry, 200)
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream; charset=utf-8")
+        h.send_header("transfer-encoding", "chunked")
+        h.send_header("cache-control", "no-cache")
+        h.send_header("request-id", entry["request_id"])
+        h.end_headers()
+
+        def frame(event: str, data) -> None:
+            line = data if isinstance(data, str) else json.dumps(data)
+            payload = f"event: {event}\ndata: {line}\n\n".encode()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+            h.wfile.flush()
+
+        usage = message["usage"]
+        start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
+                 "usage": {**usage, "output_tokens": 1}}
+        frame("message_start", {"type": "message_start", "message": start})
+        frame("content_block_start", {"type": "content_block_start", "index": 0,
+                                      "content_block": {"type": "text", "text": ""}})
+        frame("ping", {"type": "ping"})
+        chunks = text_chunks(message["content"][0]["text"])
+        # A stream fault strikes after `after_deltas` deltas, or after the last one for short answers.
+        strike = min(fault.after_deltas, len(chunks)) if fault and fault.kind in STREAM_FAULTS else None
+        for n, chunk in enumerate(chunks + [None]):
+            if n == strike:
+                if fault.kind == "cut":
+                    h.close_connection = True
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault.kind == "stream_error":
+                    frame("error", error_body(fault.error_type, fault.message, entry["request_id"]))
+                    break
+                frame("content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "te')
+            if chunk is not None:
+                frame("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                              "delta": {"type": "text_delta", "text": chunk}})
+        else:
+            frame("content_block_stop", {"type": "content_block_stop", "index": 0})
+            frame("message_delta", {"type": "message_delta",
+                                    "delta": {"stop_reason": message["stop_reason"],
+                                              "stop_sequence": message["stop_sequence"]},
+                                    "usage": {"output_tokens": usage["output_tokens"]}})
+            frame("message_stop", {"type": "message_stop"})
+        h.wfile.write(b"0\r\n\r\n")
+
+
+def _api_key(headers: dict) -> str:
+    key = headers.get("x-api-key", "").strip()
+    auth = headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    return key
+
+
+def _redacted(headers: dict) -> dict:
+    out = dict(headers)
+    if "x-api-key" in out:
+        out["x-api-key"] = "[redacted]"
+    if "authorization" in out:
+        scheme = out["authorization"].split(" ", 1)[0]
+        out["authorization"] = f"{scheme} [redacted]"
+    return out
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent clients must not overflow the listen backlog
+    twin: Twin
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+        if not isinstance(sys.exc_info()[1], OSError):  # clients hanging up are not errors
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, as the SDK's pool expects
+    server_version = "anthropic-twin"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle + delayed ACK cost 40 ms each.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.twin._lock:
+            self.server.twin._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.twin._lock:
+            self.server.twin._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_GET(self) -> None:
+        self.server.twin.handle(self)
+
+    do_POST = do_DELETE = do_GET
+
+    def log_message(self, format, *args) -> None:  # the twin's log is `Twin.log`
+        pass
+
+
+@contextlib.contextmanager
+def running_twin(**kw):
+    """A started twin for the duration of a `with` block (or a pytest fixture's `yield`)."""
+    twin = Twin(**kw).start()
+    try:
+        yield twin
+    finally:
+        twin.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, latency_ms: int = 0) -> None:
+    """Run a twin in the foreground until Ctrl-C (for `cockpit twin`)."""
+    twin = Twin(latency_ms=latency_ms).start(host, port)
+    print(f"Anthropic twin listening on {twin.url}  (ANTHROPIC_BASE_URL={twin.url})", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        twin.stop()
