@@ -190,7 +190,9 @@ def _headline(tokens: list[str], budget: int) -> list[str]:
     content = [(i, t) for i, t in enumerate(tokens) if _bare(t) not in FUNCTION_WORDS and _bare(t)]
     if not content:
         return tokens[:budget]
-    first, rest = content[0], content[1:]
+    # The sentence's verb leads, not an adverb before it ("Recursively copy ..." -> "Copy ...").
+    lead = 1 if len(content) > 2 and _bare(content[0][1]).endswith("ly") else 0
+    first, rest = content[lead], content[lead + 1:]
     # A word just before "of", "for", ... or the end heads its phrase: it names the subject.
     heads = {i for i, _ in rest if i + 1 == len(tokens) or _bare(tokens[i + 1]) in FUNCTION_WORDS}
     # Earlier heads first (the verb's object comes before its modifiers), then the weightiest words.
@@ -349,6 +351,8 @@ def _returns(signature: str) -> str:
     return " ".join(match.group(1).split()) if match else ""
 
 
+DUNDER_NAMES = {"__all__": "exported names", "__version__": "version", "__author__": "author",
+                "__slots__": "instance slots", "__init__": "initialise instance"}
 KIND_NOUNS = {"function": "function", "method": "method", "class": "class", "variable": "value", "constant": "constant"}
 
 
@@ -362,6 +366,8 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
     noun = KIND_NOUNS.get(kind, kind)
     if name in ("__init__", "constructor", "new", "initialize"):
         phrase = "initialise instance"
+    elif name in DUNDER_NAMES:
+        phrase = DUNDER_NAMES[name]
     elif name.startswith("__") and name.endswith("__"):
         phrase = f"{name} protocol"
     if kind in ("variable", "constant") and name.isupper():
@@ -369,7 +375,7 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
     structure = _structure_text(kind, signature, parts)
     if kind in ("variable", "constant") and "=" in signature:
         value = signature.split("=", 1)[1].strip()
-        structure = f"set to {value}" if word_count(value) <= 8 and len(value) <= 60 else ""
+        structure = f"Set to {value}" if word_count(value) <= 8 and len(value) <= 60 else ""
     if described:
         return ladder(described, _sentence(described) + " " + structure)
     short = f"{capitalize(phrase)} {noun}" if noun not in phrase else capitalize(phrase)
