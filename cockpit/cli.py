@@ -203,6 +203,17 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
+@click.option("--latency-ms", type=click.IntRange(0), default=0, help="Delay every answer, as a distant API would.")
+def twin(host, port, latency_ms):
+    """Run the Anthropic Messages API twin (for tests and key-less LLM runs). Ctrl-C stops."""
+    from cockpit.twin import serve
+
+    serve(host, port, latency_ms)
+
+
+@main.command()
 @click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
 @cache_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")

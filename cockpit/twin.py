@@ -4,6 +4,16 @@ The real `anthropic` SDK talks to it unchanged (`Anthropic(base_url=twin.url, ap
 every LLM path of the product can run without the real API: in tests, or by hand with
 `cockpit twin`. Standard library only: `ThreadingHTTPServer`, one thread per connection.
 
+Use
+    with running_twin(latency_ms=0) as twin:         # or twin = Twin().start() ... twin.stop()
+        client = anthropic.Anthropic(base_url=twin.url, api_key="any-key")
+        twin.script(Fault.rate_limit(retry_after_ms=10), Fault.cut_stream(after_deltas=2))
+        ...
+        twin.log    # a dict per request: method, path, query, headers (lower-cased, key redacted),
+                    # body (parsed JSON), status, usage billed, request_id, fault taken
+        twin.usage  # totals: requests, input/output/cache-creation/cache-read tokens
+    serve(host, port) runs one in the foreground until Ctrl-C (for `cockpit twin`).
+
 Endpoints
     POST   /v1/messages                    plain JSON, or SSE when `"stream": true`
     POST   /v1/messages/count_tokens       {"input_tokens": N}
@@ -39,7 +49,8 @@ Answers are a function of the request
       object, with no code fence and nothing around it:
 
           {"nodes": {"weather/client.py::ForecastClient": {"2": "...", "4": "...", "8": "...",
-                     "16": "...", "32": "...", "64": "..."}}, ...}
+                                                           "16": "...", "32": "...", "64": "..."},
+                     "<next id>": {...}}}
 
       with every requested id, and rung "N" of at most N words. The words are the node's name
       split into words, then the words of its block, starting from where its name first appears
@@ -52,6 +63,7 @@ Faults, scripted per test with `twin.script(Fault.rate_limit(), ...)`, are taken
 matching requests in order (a request takes the first queued fault that matches it): 429 with
 `retry-after-ms`, 529, 500, any status, a slow first byte, a stream cut after N deltas, a
 malformed SSE data line, an `error` event mid-stream, and errored batch entries (by custom_id).
+The SDK's retries are requests too: a 429 followed by a queued 400 gives the caller the 400.
 """
 
 from __future__ import annotations
@@ -421,8 +433,7 @@ class Twin:
             total += count
             if cache_control and total >= self.cache_min_tokens:
                 breakpoints.append((h.hexdigest(), total, cache_control.get("ttl", "5m")))
-        read = creation = 0
-        ttl = "5m"
+        creation, ttl = 0, "5m"
         with self._lock:
             read = max((t for d, t, _ in breakpoints if d in self._cache), default=0)
             if breakpoints and breakpoints[-1][0] not in self._cache:
@@ -462,9 +473,8 @@ class Twin:
 
     def _batch_view(self, batch: dict) -> dict:
         done = batch["ended_at"] is not None
-        view = {k: batch[k] for k in ("id", "type", "processing_status", "created_at", "expires_at",
+        view = {k: batch[k] for k in ("id", "type", "processing_status", "created_at", "expires_at", "ended_at",
                                       "cancel_initiated_at", "archived_at")}
-        view["ended_at"] = batch["ended_at"]
         view["results_url"] = f"{batch['base']}/v1/messages/batches/{batch['id']}/results" if done else None
         counts = dict(processing=0, succeeded=0, errored=0, canceled=0, expired=0)
         if done:
@@ -569,6 +579,11 @@ class Twin:
             self._route(h, entry, path, query, body, streaming, fault)
         except ApiError as exc:
             self._send_json(h, entry, exc.status, error_body(exc.error_type, exc.message, request_id), exc.headers)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            if entry["status"] is not None or isinstance(exc, OSError):
+                raise  # the answer had begun, or the client is gone
+            # A shape the twin does not understand: a 500 tells the caller more than a dropped connection.
+            self._send_json(h, entry, 500, error_body("api_error", f"twin: {type(exc).__name__}: {exc}", request_id))
 
     def _route(self, h, entry, path, query, body, streaming, fault) -> None:
         method = h.command

@@ -1,0 +1,421 @@
+"""The Anthropic twin, always through the real SDK (or raw HTTP where the SDK cannot misbehave)."""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import anthropic
+import httpx2
+import pytest
+
+from cockpit import tokens
+from cockpit.twin import BUDGETS, MESSAGE_OVERHEAD, Fault, Twin, running_twin
+
+PROJECT = Path(__file__).resolve().parent.parent
+MODEL = "claude-twin-test"
+HELLO = [{"role": "user", "content": "Summarise the weather client module for a coding agent, please."}]
+CODE = '''
+class ForecastClient:
+    """Talks to the forecast service and caches its answers."""
+
+    def forecast(self, city: str, days: int = 3) -> dict:
+        """Return the forecast for a city over the next few days."""
+        return self.cache.get(f"{city}:{days}") or {}
+
+
+def parse_reply(text):
+    # Decode the service's JSON reply into a dict of days.
+    return json.loads(text)
+'''
+
+
+@pytest.fixture(autouse=True)
+def no_real_credentials(monkeypatch):
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def twin():
+    with running_twin() as t:
+        yield t
+
+
+@pytest.fixture
+def client(twin):
+    with anthropic.Anthropic(base_url=twin.url, api_key="test-key", max_retries=2) as c:
+        yield c
+
+
+def raw(twin, path, body=None, headers=None, method=None):
+    """(status, headers, body) of a raw request, for what the SDK would never send."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(twin.url + path, data=data, headers=headers or {}, method=method)
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def prompt_tokens(text: str) -> int:
+    return tokens.count(text) + MESSAGE_OVERHEAD
+
+
+# -- messages
+
+
+def test_plain_message_answers_deterministically_with_usage(client, twin):
+    message = client.messages.create(model=MODEL, max_tokens=200, messages=HELLO)
+    assert message.type == "message" and message.role == "assistant" and message.model == MODEL
+    assert message.id.startswith("msg_") and message._request_id.startswith("req_")
+    text = message.content[0].text
+    assert text == "Echo: " + HELLO[0]["content"]
+    assert message.stop_reason == "end_turn" and message.stop_sequence is None
+    usage = message.usage
+    assert usage.input_tokens == prompt_tokens(HELLO[0]["content"])
+    assert usage.output_tokens == tokens.count(text)
+    assert usage.cache_creation_input_tokens == 0 and usage.cache_read_input_tokens == 0
+    again = client.messages.create(model=MODEL, max_tokens=200, messages=HELLO)
+    assert (again.id, again.content[0].text) == (message.id, text)
+    assert twin.usage["requests"] == 2 and twin.usage["output_tokens"] == 2 * usage.output_tokens
+
+
+def test_answers_are_cut_at_max_tokens_and_stop_sequences(client):
+    cut = client.messages.create(model=MODEL, max_tokens=3, messages=HELLO)
+    assert cut.stop_reason == "max_tokens" and cut.usage.output_tokens == 3
+    assert tokens.count(cut.content[0].text) <= 3
+    stopped = client.messages.create(model=MODEL, max_tokens=200, messages=HELLO, stop_sequences=["client"])
+    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "client"
+    assert stopped.content[0].text == "Echo: Summarise the weather "
+
+
+def test_requests_the_api_would_refuse(client, twin):
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(model=MODEL, max_tokens=10, messages=[])
+    assert err.value.type == "invalid_request_error" and err.value.request_id.startswith("req_")
+    auth = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    status, _, body = raw(twin, "/v1/messages", {"model": MODEL, "messages": HELLO}, auth)
+    assert status == 400 and json.loads(body)["error"]["message"] == "max_tokens: Field required"
+    status, _, body = raw(twin, "/v1/nowhere", {}, auth)
+    assert status == 404 and json.loads(body)["error"]["type"] == "not_found_error"
+
+
+def test_a_missing_key_is_a_401_and_either_auth_header_works(twin):
+    body = {"model": MODEL, "max_tokens": 20, "messages": HELLO}
+    status, headers, payload = raw(twin, "/v1/messages", body, {"anthropic-version": "2023-06-01"})
+    error = json.loads(payload)
+    assert status == 401 and error["type"] == "error" and error["error"]["type"] == "authentication_error"
+    assert headers["request-id"].startswith("req_")
+    for auth in ({"x-api-key": "k"}, {"authorization": "Bearer k"}):
+        assert raw(twin, "/v1/messages", body, {**auth, "anthropic-version": "2023-06-01"})[0] == 200
+
+
+def test_a_missing_anthropic_version_is_a_400(twin):
+    status, headers, payload = raw(twin, "/v1/messages", {"model": MODEL, "max_tokens": 20, "messages": HELLO},
+                                   {"x-api-key": "k"})
+    assert status == 400 and json.loads(payload)["error"]["type"] == "invalid_request_error"
+    assert "anthropic-version" in json.loads(payload)["error"]["message"]
+    assert headers["request-id"]
+
+
+def test_the_log_keeps_bodies_and_redacts_keys(client, twin):
+    client.messages.create(model=MODEL, max_tokens=50, messages=HELLO)
+    raw(twin, "/v1/messages/count_tokens", {"model": MODEL, "messages": HELLO},
+        {"x-api-key": "secret-key", "anthropic-version": "2023-06-01"})
+    sdk, by_hand = twin.log
+    assert sdk["method"] == "POST" and sdk["path"] == "/v1/messages" and sdk["status"] == 200
+    assert sdk["body"] == {"model": MODEL, "max_tokens": 50, "messages": HELLO}
+    assert sdk["headers"]["authorization"] == "Bearer [redacted]"
+    assert sdk["headers"]["anthropic-version"] and sdk["usage"]["output_tokens"] > 0
+    assert by_hand["headers"]["x-api-key"] == "[redacted]"
+    assert "test-key" not in json.dumps(twin.log) and "secret-key" not in json.dumps(twin.log)
+
+
+# -- streaming
+
+
+def test_streaming_through_the_sdk_helper(client, twin):
+    with client.messages.stream(model=MODEL, max_tokens=200, messages=HELLO) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(pieces) > 2 and "".join(pieces) == final.content[0].text == "Echo: " + HELLO[0]["content"]
+    assert final.stop_reason == "end_turn"
+    assert final.usage.input_tokens == prompt_tokens(HELLO[0]["content"])
+    assert final.usage.output_tokens == tokens.count(final.content[0].text)
+    assert twin.log[-1]["body"]["stream"] is True
+
+
+def test_every_sse_frame_has_an_event_and_a_data_line(twin):
+    status, headers, payload = raw(twin, "/v1/messages", {"model": MODEL, "max_tokens": 200, "messages": HELLO,
+                                                          "stream": True},
+                                   {"x-api-key": "k", "anthropic-version": "2023-06-01"})
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    frames = [f.split("\n") for f in payload.decode().strip().split("\n\n")]
+    assert all(len(f) == 2 and f[0].startswith("event: ") and f[1].startswith("data: ") for f in frames)
+    events = [f[0][7:] for f in frames]
+    assert all(json.loads(f[1][6:])["type"] == f[0][7:] for f in frames)
+    assert events[:3] == ["message_start", "content_block_start", "ping"]
+    assert events[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert set(events[3:-3]) == {"content_block_delta"}
+
+
+# -- token counting and prompt caching
+
+
+def test_count_tokens_equals_the_billed_input(client):
+    system = [{"type": "text", "text": "You summarise code. " * 30, "cache_control": {"type": "ephemeral"}}]
+    counted = client.messages.count_tokens(model=MODEL, messages=HELLO, system=system).input_tokens
+    usage = client.messages.create(model=MODEL, max_tokens=20, messages=HELLO, system=system).usage
+    assert counted == usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+    assert client.messages.count_tokens(model=MODEL, messages=HELLO).input_tokens == prompt_tokens(HELLO[0]["content"])
+
+
+def test_cache_control_writes_a_prefix_then_reads_it(client):
+    instructions = "You write pyramid summaries of code, from 2 to 64 words. " * 20
+    system = [{"type": "text", "text": instructions, "cache_control": {"type": "ephemeral"}}]
+    first = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=HELLO).usage
+    second = client.messages.create(model=MODEL, max_tokens=20, system=system,
+                                    messages=[{"role": "user", "content": "Another question entirely."}]).usage
+    prefix = tokens.count(instructions)
+    assert (first.cache_creation_input_tokens, first.cache_read_input_tokens) == (prefix, 0)
+    assert first.cache_creation.ephemeral_5m_input_tokens == prefix
+    assert first.input_tokens == prompt_tokens(HELLO[0]["content"])
+    assert (second.cache_creation_input_tokens, second.cache_read_input_tokens) == (0, prefix)
+    assert second.input_tokens == prompt_tokens("Another question entirely.")
+    # The cache is per model, and per exact prefix.
+    other = client.messages.create(model="claude-other", max_tokens=20, system=system, messages=HELLO).usage
+    assert other.cache_creation_input_tokens == prefix
+    changed = [{**system[0], "text": instructions + "!"}]
+    assert client.messages.create(model=MODEL, max_tokens=20, system=changed,
+                                  messages=HELLO).usage.cache_read_input_tokens == 0
+
+
+def test_prefixes_below_the_minimum_are_not_cached():
+    with running_twin(cache_min_tokens=1024) as twin, \
+            anthropic.Anthropic(base_url=twin.url, api_key="k") as client:
+        system = [{"type": "text", "text": "Short.", "cache_control": {"type": "ephemeral"}}]
+        usage = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=HELLO).usage
+        assert usage.cache_creation_input_tokens == 0 and usage.input_tokens == 2 + prompt_tokens(HELLO[0]["content"])
+
+
+# -- faults
+
+
+def test_one_rate_limit_is_retried_transparently(client, twin):
+    twin.script(Fault.rate_limit(retry_after_ms=10))
+    message = client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    assert message.content[0].text.startswith("Echo:")
+    assert [e["status"] for e in twin.log] == [429, 200]
+    assert twin.log[1]["headers"]["x-stainless-retry-count"] == "1"
+
+
+def test_a_rate_limit_without_retries_shows_the_retry_after(twin):
+    twin.script(Fault.rate_limit(retry_after_ms=10))
+    with anthropic.Anthropic(base_url=twin.url, api_key="k", max_retries=0) as client:
+        with pytest.raises(anthropic.RateLimitError) as err:
+            client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    assert err.value.type == "rate_limit_error" and err.value.response.headers["retry-after-ms"] == "10"
+
+
+def test_three_overloads_surface_after_two_retries(client, twin):
+    twin.script(*[Fault.overloaded(retry_after_ms=1) for _ in range(3)])
+    with pytest.raises(anthropic.InternalServerError) as err:
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    assert isinstance(err.value, anthropic.OverloadedError)
+    assert err.value.status_code == 529 and err.value.type == "overloaded_error"
+    assert [e["status"] for e in twin.log] == [529, 529, 529]
+    assert client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # the script is used up
+
+
+def test_server_errors_and_other_statuses(client, twin):
+    twin.script(Fault.server_error(retry_after_ms=1))
+    client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # the 500 is retried
+    twin.script(Fault.error(400, "invalid_request_error", "nope"))
+    with pytest.raises(anthropic.BadRequestError) as err:  # a 400 is not
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    assert err.value.api_message == "nope"
+    assert [e["status"] for e in twin.log] == [500, 200, 400]
+
+
+def test_faults_wait_for_a_request_they_match(client, twin):
+    twin.script(Fault.cut_stream(), Fault.rate_limit(path="/v1/messages/count_tokens"))
+    client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    assert len(twin.pending_faults) == 2
+    client.messages.count_tokens(model=MODEL, messages=HELLO)
+    assert [e["status"] for e in twin.log] == [200, 429, 200] and len(twin.pending_faults) == 1
+
+
+def test_a_slow_first_byte(client, twin):
+    twin.script(Fault.slow(150))
+    started = time.perf_counter()
+    client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    assert time.perf_counter() - started >= 0.15
+    twin.script(Fault.slow(400))
+    with pytest.raises(anthropic.APITimeoutError):
+        client.with_options(timeout=0.1, max_retries=0).messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+
+
+def test_a_stream_cut_mid_message(client, twin):
+    twin.script(Fault.cut_stream(after_deltas=2))
+    seen = []
+    # The SDK lets the transport's error through unwrapped (not an anthropic.APIConnectionError).
+    with pytest.raises(httpx2.RemoteProtocolError):
+        with client.messages.stream(model=MODEL, max_tokens=200, messages=HELLO) as stream:
+            seen.extend(stream.text_stream)
+    assert len(seen) == 2 and twin.log[-1]["fault"] == "cut"
+
+
+def test_a_malformed_sse_event(client, twin):
+    twin.script(Fault.malformed_sse(after_deltas=1))
+    with pytest.raises(json.JSONDecodeError):  # also a ValueError; the SDK does not wrap it either
+        with client.messages.stream(model=MODEL, max_tokens=200, messages=HELLO) as stream:
+            stream.until_done()
+
+
+def test_an_error_event_mid_stream(client, twin):
+    twin.script(Fault.stream_error(after_deltas=1))
+    with pytest.raises(anthropic.APIStatusError) as err:
+        with client.messages.stream(model=MODEL, max_tokens=200, messages=HELLO) as stream:
+            stream.until_done()
+    assert err.value.type == "overloaded_error" and err.value.status_code == 200  # the stream had begun
+
+
+# -- batches
+
+
+def batch_request(custom_id, text, **params):
+    return {"custom_id": custom_id,
+            "params": {"model": MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": text}], **params}}
+
+
+def test_batches_create_poll_results_cancel_list_delete(client, twin):
+    twin.script(Fault.batch_entry("scripted", "overloaded_error", "Overloaded"))
+    bad = {"custom_id": "invalid", "params": {"model": MODEL, "messages": HELLO}}
+    batch = client.messages.batches.create(requests=[batch_request("ok", "Hello batch"), bad,
+                                                     batch_request("scripted", "Never answered")])
+    assert batch.id.startswith("msgbatch_") and batch.type == "message_batch"
+    assert batch.processing_status == "in_progress" and batch.results_url is None
+    assert batch.request_counts.processing == 3
+
+    polls = 0
+    while (batch := client.messages.batches.retrieve(batch.id)).processing_status != "ended":
+        polls += 1
+        assert polls < 5
+    assert batch.results_url.endswith(f"/v1/messages/batches/{batch.id}/results") and batch.ended_at
+    assert (batch.request_counts.succeeded, batch.request_counts.errored, batch.request_counts.processing) == (1, 2, 0)
+
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["ok"].type == "succeeded" and results["ok"].message.content[0].text == "Echo: Hello batch"
+    assert results["ok"].message.usage.input_tokens == prompt_tokens("Hello batch")
+    assert results["invalid"].type == "errored"
+    assert results["invalid"].error.error.type == "invalid_request_error"
+    assert results["scripted"].error.error.type == "overloaded_error"
+
+    other = client.messages.batches.create(requests=[batch_request("x", "one"), batch_request("y", "two")])
+    canceling = client.messages.batches.cancel(other.id)
+    assert canceling.processing_status == "canceling" and canceling.cancel_initiated_at
+    ended = client.messages.batches.retrieve(other.id)
+    assert ended.processing_status == "ended" and ended.request_counts.canceled == 2
+    assert {r.result.type for r in client.messages.batches.results(other.id)} == {"canceled"}
+
+    assert [b.id for b in client.messages.batches.list()] == [other.id, batch.id]  # newest first
+    assert [b.id for b in client.messages.batches.list(limit=1)] == [other.id, batch.id]  # pages on
+    assert client.messages.batches.delete(batch.id).type == "message_batch_deleted"
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.batches.retrieve(batch.id)
+
+
+def test_batches_can_end_by_time():
+    with running_twin(batch_polls=None, batch_seconds=0.05) as twin, \
+            anthropic.Anthropic(base_url=twin.url, api_key="k") as client:
+        batch = client.messages.batches.create(requests=[batch_request("a", "hi")])
+        assert client.messages.batches.retrieve(batch.id).processing_status == "in_progress"
+        time.sleep(0.06)
+        assert client.messages.batches.retrieve(batch.id).processing_status == "ended"
+
+
+# -- the summary convention
+
+
+def test_summary_requests_get_json_ladders_within_their_budgets(client):
+    ids = ["weather/client.py", "weather/client.py::ForecastClient", "weather/client.py::ForecastClient.forecast",
+           "weather/client.py::parse_reply"]
+    system = [{"type": "text", "cache_control": {"type": "ephemeral"},
+               "text": 'Summarise each <node> in at most 2, 4, 8, 16, 32 and 64 words. Answer with JSON only: '
+                       '{"nodes": {"<id>": {"2": "...", "4": "...", "8": "...", "16": "...", "32": "...", "64": "..."}}}'}]
+    user = "\n".join(f'<node id="{node_id}">\n{CODE}\n</node>' for node_id in ids)
+    message = client.messages.create(model=MODEL, max_tokens=4000, system=system,
+                                     messages=[{"role": "user", "content": user}])
+    assert message.stop_reason == "end_turn"
+    nodes = json.loads(message.content[0].text)["nodes"]
+    assert list(nodes) == ids
+    vocabulary = {w.lower() for w in re.findall(r"[A-Za-z]+", CODE + " ".join(ids))}
+    vocabulary |= {"forecast", "client", "parse", "reply"}  # names split into words
+    for node_id, ladder in nodes.items():
+        assert list(ladder) == [str(b) for b in BUDGETS]
+        for budget in BUDGETS:
+            words = ladder[str(budget)].split()
+            assert 1 <= len(words) <= budget
+            assert {w.lower() for w in words} <= vocabulary
+        assert ladder["64"].startswith(ladder["2"])  # each rung extends the one below
+    assert nodes["weather/client.py::parse_reply"]["2"] == "parse reply"
+    assert nodes["weather/client.py::ForecastClient.forecast"]["2"] == "forecast client"
+
+    cut = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=[{"role": "user", "content": user}])
+    assert cut.stop_reason == "max_tokens"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut.content[0].text)
+
+
+# -- concurrency and lifecycle
+
+
+async def test_async_client_serves_twenty_concurrent_calls_fast():
+    with running_twin(latency_ms=50) as twin:
+        async with anthropic.AsyncAnthropic(base_url=twin.url, api_key="k") as client:
+            await client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # warm up
+            started = time.perf_counter()
+            messages = await asyncio.gather(*[
+                client.messages.create(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": f"n{i}"}])
+                for i in range(20)])
+            elapsed = time.perf_counter() - started
+            async with client.messages.stream(model=MODEL, max_tokens=50, messages=HELLO) as stream:
+                final = await stream.get_final_message()
+    assert [m.content[0].text for m in messages] == [f"Echo: n{i}" for i in range(20)]
+    assert elapsed < 0.5, elapsed  # serially it would take 1 s: ≥ 40 calls/s
+    assert final.content[0].text.startswith("Echo:") and len(twin.log) == 22
+
+
+def test_stop_closes_kept_alive_connections():
+    twin = Twin().start()
+    with anthropic.Anthropic(base_url=twin.url, api_key="k", max_retries=0) as client:
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+        twin.stop()
+        with pytest.raises(anthropic.APIConnectionError):
+            client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    twin.stop()  # idempotent
+
+
+def test_serve_runs_in_the_foreground_until_interrupted():
+    process = subprocess.Popen([sys.executable, "-c", "from cockpit.twin import serve; serve('127.0.0.1', 0)"],
+                               cwd=PROJECT, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline()).group(0)
+        with anthropic.Anthropic(base_url=url, api_key="k") as client:
+            assert client.messages.create(model=MODEL, max_tokens=20, messages=HELLO).content[0].text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 0
+    finally:
+        process.kill()
+        process.stdout.close()
