@@ -1,0 +1,357 @@
+"""Does the context find the files a task changes? Scores Cockpit against two baselines.
+
+    python benchmarks/localization.py --cases ../shared/eval/dev-localization.jsonl \
+        --git pallets/click=GITDIR --git encode/httpx=GITDIR --git sphinx-doc/sphinx=GITDIR \
+        [--budgets 1000 4000 16000] [--work /tmp/loc] [--only REPO] [--limit N] [--out FILE]
+
+For every case the parent tree is exported once into --work (nothing of the evaluation
+repositories goes near this project), its pyramid is built with a cache beside the tree,
+and three contexts are made at each budget:
+
+- cockpit: `build_context(store, tree, query, budget, fmt=...)`, as JSON and as Markdown;
+- bm25:    files ranked by Okapi BM25 over their full text (words split on
+           non-alphanumerics, camelCase and snake_case, lowercased), listed in rank
+           order with their source while it fits, else by path alone;
+- graph:   files ranked by plain PageRank over the reference graph (the query is
+           ignored), listed the same way with the file's outline instead of source.
+
+Recall per case is |gold found| / |gold|, two ways: *present* (the path is in the output
+at all) and *outline-or-source* (the file at outline or source view, or for Cockpit one of
+its symbols at source view). Rankers also get recall at the top 1, 3 and 10 files.
+Context times are warm (one untimed build_context per tree first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import math
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cache.store import Store  # noqa: E402
+from cockpit import tokens  # noqa: E402
+from cockpit.context import build_context, rank_files  # noqa: E402
+from cockpit.graph import file_graph, pagerank  # noqa: E402
+from cockpit.pyramid import build  # noqa: E402
+
+METHODS = ("cockpit-json", "cockpit-md", "bm25", "graph")  # contexts
+RANKERS = {"cockpit": "cockpit-json", "bm25": "bm25", "graph": "graph"}  # cockpit's ranking is the same in both formats
+TOPS = (1, 3, 10)
+SHOWN = ("outline", "source")
+
+
+# --- trees -------------------------------------------------------------------------------
+
+
+def export_tree(git_dir: str, commit: str, dest: Path) -> Path:
+    """The commit's tree under `dest`, exported once (git archive: no .git, no later history)."""
+    if dest.is_dir():
+        return dest
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    archive = subprocess.run(["git", "--git-dir", git_dir, "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+    partial.rename(dest)
+    return dest
+
+
+# --- BM25 baseline -----------------------------------------------------------------------
+
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
+_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def words(text: str) -> list[str]:
+    """Lowercased words: each alphanumeric run, split into its camelCase parts (snake_case splits on `_`)."""
+    out = []
+    for run in _ALNUM.findall(text):
+        parts = _PARTS.findall(run)
+        out += [p.lower() for p in parts]
+        if len(parts) > 1:
+            out.append(run.lower())
+    return out
+
+
+class BM25:
+    def __init__(self, docs: dict[str, str], k1: float = 1.2, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.tf = {path: collections.Counter(words(text)) for path, text in docs.items()}
+        self.length = {path: sum(c.values()) for path, c in self.tf.items()}
+        self.avg = (sum(self.length.values()) / len(self.length)) if self.length else 1.0
+        df = collections.Counter(w for c in self.tf.values() for w in c)
+        n = len(self.tf)
+        self.idf = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
+
+    def scores(self, query: str) -> dict[str, float]:
+        terms = [t for t in dict.fromkeys(words(query)) if t in self.idf]
+        out = {}
+        for path, tf in self.tf.items():
+            norm = self.k1 * (1 - self.b + self.b * self.length[path] / self.avg)
+            out[path] = sum(self.idf[t] * tf[t] * (self.k1 + 1) / (tf[t] + norm) for t in terms if t in tf)
+        return out
+
+
+def read_text(tree: Path, path: str) -> str:
+    with open(tree / path, "rb") as fh:
+        return fh.read().decode("utf-8", errors="replace")
+
+
+# --- a baseline's context: files in rank order, body while it fits, else the path -------
+
+
+def listing(task: str, budget: int, ranked: list[str], body, body_view: str) -> tuple[str, int, dict[str, str]]:
+    """(text, exact tokens, path -> view) for a ranked file list; `body(path)` gives (text, est. tokens)."""
+    header = f"# Context for: {task}\n"
+    blocks: list[tuple[str, str, str, int]] = []  # (path, view, block, tokens)
+    used = tokens.count(header)
+    for path in ranked:
+        left = budget - used
+        if left <= 0:
+            break
+        text, estimate = body(path)
+        if estimate is not None and estimate + 8 <= left:
+            block = f"\n## {path} ({body_view})\n```\n{text}\n```\n"
+            cost = tokens.count(block)
+            if cost <= left:
+                blocks.append((path, body_view, block, cost))
+                used += cost
+                continue
+        block = f"- {path}\n"
+        cost = tokens.count(block)
+        if cost <= left:
+            blocks.append((path, "path", block, cost))
+            used += cost
+    while True:  # block counts add up almost exactly; the exact count of the whole decides
+        text = header + "".join(b[2] for b in blocks)
+        exact = tokens.count(text)
+        if exact <= budget or not blocks:
+            return text, exact, {b[0]: b[1] for b in blocks}
+        blocks.pop()
+
+
+# --- scoring ------------------------------------------------------------------------------
+
+
+def recall(gold: list[str], found) -> float:
+    return sum(1 for g in gold if g in found) / len(gold)
+
+
+def top_recall(gold: list[str], ranked: list[str]) -> dict[str, float]:
+    return {f"top{k}": recall(gold, set(ranked[:k])) for k in TOPS}
+
+
+def ranked_paths(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda p: (-scores[p], p))
+
+
+def run_case(case: dict, git_dir: str, work: Path, budgets: list[int]) -> dict:
+    slug = case["repo"].replace("/", "+") + "-" + case["parent"][:12]
+    tree = export_tree(git_dir, case["parent"], work / "trees" / slug)
+    (work / "cache").mkdir(parents=True, exist_ok=True)
+    store = Store(work / "cache" / f"{slug}.sqlite", str(tree))
+    started = time.perf_counter()
+    stats = build(str(tree), store)
+    build_seconds = time.perf_counter() - started
+    gold, query = case["gold"], case["query"]
+    result = {"repo": case["repo"], "commit": case["commit"], "parent": case["parent"], "query": query, "gold": gold,
+              "files": stats.files_total, "build_seconds": round(build_seconds, 2), "methods": {}}
+    generation = store.generation()
+
+    # Rankings: Cockpit's own (this also warms its reference graph), BM25, plain PageRank.
+    started = time.perf_counter()
+    scores, _ = rank_files(store, query, [])
+    rank_seconds = time.perf_counter() - started
+    file_nodes = {n["path"]: n for n in store.nodes(("file",))}
+    paths = sorted(file_nodes)
+    started = time.perf_counter()
+    bm25 = BM25({p: read_text(tree, p) for p in paths})
+    bm25_index_seconds = time.perf_counter() - started
+    rankings = {
+        "cockpit-json": ranked_paths(scores),
+        "cockpit-md": ranked_paths(scores),
+        "bm25": ranked_paths(bm25.scores(query)),
+        "graph": ranked_paths(pagerank(file_graph(store), None)),
+    }
+    bodies = {
+        "bm25": (lambda p: (read_text(tree, p), file_nodes[p]["tokens"][7]), "source"),
+        "graph": (lambda p: (file_nodes[p]["outline"], file_nodes[p]["tokens"][6]), "outline"),
+    }
+    build_context(store, str(tree), query, min(budgets), fmt="json")  # untimed: warms the per-generation memos
+    for method in METHODS:
+        ranked = rankings[method]
+        entry = {"rank": {g: (ranked.index(g) + 1 if g in ranked else None) for g in gold},
+                 "top3_paths": ranked[:3], **top_recall(gold, ranked), "budgets": {}}
+        if method.startswith("cockpit"):
+            entry["rank_seconds"] = round(rank_seconds, 4)
+        if method == "bm25":
+            entry["index_seconds"] = round(bm25_index_seconds, 2)
+        for budget in budgets:
+            started = time.perf_counter()
+            if method.startswith("cockpit"):
+                ctx = build_context(store, str(tree), query, budget, fmt=method.split("-")[1])
+                seconds = time.perf_counter() - started
+                text, used = ctx.text, ctx.used
+                present = {i.node["path"] for i in ctx.items}
+                shown = {i.node["path"] for i in ctx.items if i.view in SHOWN and (
+                    i.node["kind"] == "file" or (i.node["kind"] not in ("dir", "repo") and i.view == "source"))}
+                views = {g: sorted({f"{i.node['kind']}:{i.view}" for i in ctx.items if i.node["path"] == g})
+                         for g in gold}
+                missing_in_text = [g for g in gold if g in present and g not in text]
+            else:
+                body, view = bodies[method]
+                text, used, shown_views = listing(query, budget, ranked, body, view)
+                seconds = time.perf_counter() - started
+                present = set(shown_views)
+                shown = {p for p, v in shown_views.items() if v in SHOWN}
+                views = {g: shown_views.get(g) for g in gold}
+                missing_in_text = []
+            entry["budgets"][str(budget)] = {
+                "present": recall(gold, present), "shown": recall(gold, shown), "used": used,
+                "over": used > budget, "seconds": round(seconds, 4), "gold_views": views,
+                "items": len(present), "missing_in_text": missing_in_text,
+            }
+        result["methods"][method] = entry
+    result["rebuilt_during_requests"] = store.generation() != generation
+    store.close()
+    return result
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def report(results: list[dict], budgets: list[int]) -> str:
+    repos = sorted({r["repo"] for r in results}, key=lambda r: [x["repo"] for x in results].index(r))
+    groups = [(r.split("/")[-1], [x for x in results if x["repo"] == r]) for r in repos] + [("all", results)]
+    lines = []
+    head = f"{'method':12} {'budget':>6} | " + " | ".join(f"{name:>6} n={len(rs):<3} pres   o/s" for name, rs in groups)
+    lines += ["Recall in the context (pres = path present, o/s = outline-or-source view)", head, "-" * len(head)]
+    for method in METHODS:
+        for budget in budgets:
+            cells = []
+            for _, rs in groups:
+                b = [r["methods"][method]["budgets"][str(budget)] for r in rs]
+                cells.append(f"{'':12} {mean(x['present'] for x in b):.2f}  {mean(x['shown'] for x in b):.2f}")
+            lines.append(f"{method:12} {budget:>6} | " + " | ".join(cells))
+    lines += ["", "Ranking recall at top-1 / top-3 / top-10 files"]
+    head = f"{'ranking':12} | " + " | ".join(f"{name:>6}  t1   t3   t10" for name, _ in groups)
+    lines += [head, "-" * len(head)]
+    for name, method in RANKERS.items():
+        cells = []
+        for _, rs in groups:
+            m = [r["methods"][method] for r in rs]
+            cells.append(f"{'':6} " + " ".join(f"{mean(x[f'top{k}'] for x in m):.2f}" for k in TOPS))
+        lines.append(f"{name:12} | " + " | ".join(cells))
+    lines += ["", "Budget violations and median context time (cockpit = build_context; baselines = fitting only, "
+              "ranking and BM25 index not included)"]
+    for method in METHODS:
+        cells = []
+        for budget in budgets:
+            b = [r["methods"][method]["budgets"][str(budget)] for r in results]
+            cells.append(f"{budget}: over {sum(x['over'] for x in b)}/{len(b)}, "
+                         f"median {1000 * statistics.median(x['seconds'] for x in b):.0f} ms")
+        lines.append(f"{method:12} " + "; ".join(cells))
+    rebuilt = sum(r["rebuilt_during_requests"] for r in results)
+    lines.append(f"cache generation moved during requests: {rebuilt} case(s)")
+    return "\n".join(lines)
+
+
+def worst(results: list[dict], repo: str, budget: int, n: int, method: str = "cockpit-json") -> str:
+    rs = [r for r in results if r["repo"] == repo]
+
+    def key(r):
+        m = r["methods"][method]
+        ranks = [x or 10**6 for x in m["rank"].values()]
+        return (m["budgets"][str(budget)]["shown"], m["budgets"][str(budget)]["present"], -min(ranks))
+
+    out = [f"Worst {repo} cases for {method} at {budget} (by outline-or-source, then present, then best gold rank)"]
+    for r in sorted(rs, key=key)[:n]:
+        m = r["methods"][method]
+        b = m["budgets"][str(budget)]
+        out.append(f"- {r['commit'][:10]} \"{r['query']}\"\n    gold {m['rank']} (rank in cockpit ranking; "
+                   f"bm25 {r['methods']['bm25']['rank']}) views {b['gold_views']} pres {b['present']:.2f} "
+                   f"o/s {b['shown']:.2f}\n    cockpit top-3 {m['top3_paths']}")
+    return "\n".join(out)
+
+
+def product_version() -> str:
+    """HEAD plus a hash of the uncommitted diff: what code produced these numbers."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        diff = subprocess.run(["git", "-C", str(REPO), "diff", "HEAD"], capture_output=True).stdout
+    except OSError:
+        return "unknown"
+    return head + (f"+dirty:{hashlib.sha1(diff).hexdigest()[:8]}" if diff else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", required=True, help="dev-localization.jsonl")
+    parser.add_argument("--git", action="append", default=[], metavar="OWNER/NAME=GITDIR",
+                        help="a full-history git directory for a repository of the set (repeat)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1000, 4000, 16000])
+    parser.add_argument("--work", default="/tmp/loc", help="where exported trees and caches go (default /tmp/loc)")
+    parser.add_argument("--only", action="append", help="run only this repository (repeatable)")
+    parser.add_argument("--limit", type=int, help="at most N cases per repository")
+    parser.add_argument("--out", help="write per-case results as JSON here")
+    parser.add_argument("--worst", type=int, default=5, help="list the N worst sphinx cases at 4000")
+    args = parser.parse_args()
+
+    git_dirs = dict(entry.split("=", 1) for entry in args.git)
+    work = Path(args.work)
+    if work.resolve().is_relative_to(REPO):
+        parser.error("--work must be outside the project")
+    cases = [json.loads(line) for line in open(args.cases) if line.strip()]
+    if args.only:
+        cases = [c for c in cases if c["repo"] in args.only]
+    if args.limit:
+        seen = collections.Counter()
+        cases = [c for c in cases if (seen.update([c["repo"]]) or seen[c["repo"]]) <= args.limit]
+    missing = sorted({c["repo"] for c in cases} - set(git_dirs))
+    if missing:
+        parser.error(f"no --git for {', '.join(missing)}")
+
+    version = product_version()
+    results, started = [], time.perf_counter()
+    for n, case in enumerate(cases, 1):
+        r = run_case(case, git_dirs[case["repo"]], work, args.budgets)
+        results.append(r)
+        c, md = r["methods"]["cockpit-json"], r["methods"]["cockpit-md"]
+        mid = str(args.budgets[len(args.budgets) // 2])
+        print(f"[{n}/{len(cases)} {time.perf_counter() - started:.0f}s] {case['repo']} {case['commit'][:10]} "
+              f"build {r['build_seconds']:.1f}s  cockpit o/s@{mid} json {c['budgets'][mid]['shown']:.2f} "
+              f"md {md['budgets'][mid]['shown']:.2f} "
+              f"top3 {c['top3']:.2f}  bm25 top3 {r['methods']['bm25']['top3']:.2f}", file=sys.stderr, flush=True)
+    if product_version() != version:  # someone changed the product mid-run: the numbers mix versions
+        version += f" (loaded at start; the working tree is now {product_version()})"
+    print(f"Cockpit {version}; {len(results)} cases; {time.perf_counter() - started:.0f} s in all\n")
+    print(report(results, args.budgets))
+    budget = 4000 if 4000 in args.budgets else args.budgets[len(args.budgets) // 2]
+    for repo in sorted({r["repo"] for r in results}):
+        if "sphinx" in repo:
+            for method in ("cockpit-json", "cockpit-md"):
+                print("\n" + worst(results, repo, budget, args.worst, method))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"version": version, "budgets": args.budgets, "cases": results}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
