@@ -210,17 +210,22 @@ def build_context(store: Store, root: str, task: str, budget: int, focus: list[s
     focus_paths, focus_symbols = _resolve_focus(store, focus or [])
     file_scores, reasons = rank_files(store, task, focus_paths)
     items = _candidates(store, root, task, file_scores, reasons, focus_symbols)
-    header = _header(task, budget)
-    target = budget - tokens.count(header) - 16
-    estimate = _skeleton(items, int(target * SKELETON_SHARE))
-    for _ in range(4):  # estimates drift from the exact count: top up until the output is full
-        estimate = _choose(items, target, estimate)
-        text, used = _fit(items, task, budget, fmt, explain, root)
-        if used >= 0.92 * budget or target >= budget:
+    room = budget - tokens.count(_header(task, budget)) - 16
+    target, best = room, None
+    for _ in range(3):
+        # Estimates steer the choice; the exact count of the rendered output corrects them:
+        # scale the target by how far the last rendering missed, and keep the fullest fit.
+        for item in items:
+            item.view, item.granted = None, float("inf")
+        estimate = _choose(items, target, _skeleton(items, int(target * SKELETON_SHARE)))
+        text, used, rendered = _fit(items, task, budget, fmt, explain, root)
+        if best is None or used > best[1]:
+            best = (text, used, [i for i in items if i.view])
+        if 0.92 * budget <= rendered <= budget or estimate < 0.9 * target:  # full, or the repo is all in
             break
-        target += budget - used
-    text, used = _fit(items, task, budget, fmt, explain, root)
-    return Context(task, budget, [i for i in items if i.view], text, used, fmt)
+        target = int(target * budget / max(rendered, 1))
+    text, used, shown = best
+    return Context(task, budget, shown, text, used, fmt)
 
 
 def _resolve_focus(store: Store, focus: list[str]) -> tuple[list[str], set[str]]:
@@ -459,16 +464,21 @@ def _header(task: str, budget: int) -> str:
     return f"# Context for: {task}\n"
 
 
-def _fit(items: list[Item], task: str, budget: int, fmt: str, explain: bool, root: str) -> tuple[str, int]:
-    """Render; while the exact count is over budget, take back the least valuable views."""
+def _fit(items: list[Item], task: str, budget: int, fmt: str, explain: bool, root: str) -> tuple[str, int, int]:
+    """Render; while the exact count is over budget, take back the least valuable views.
+
+    Returns the text, its token count and the count of the first rendering (before trimming).
+    """
+    first = None
     while True:
         text = _render(items, task, budget, fmt, explain, root)
         used = tokens.count(text)
+        first = used if first is None else first
         shown = [i for i in items if i.view and i.node["kind"] != "repo"]
         if not shown:  # last resort: the repo's own summary, rung by rung
             shown = [i for i in items if i.view]
         if used <= budget or not shown:
-            return text, used
+            return text, used, first
         # Lower the leaves whose last upgrades were worth least per token (children before
         # parents) until their estimated savings cover the excess; then count again.
         parents = {i.node["parent"] for i in shown}
@@ -493,7 +503,8 @@ def _render(items: list[Item], task: str, budget: int, fmt: str, explain: bool, 
              "lines": [i.node["start_line"], i.node["end_line"]] if i.node["start_line"] else None,
              "view": i.view, "score": round(i.score, 4), "reasons": i.reasons, "text": i.node["_text"]}
             for i in sorted(shown.values(), key=lambda i: (-i.score, i.node["id"]))]}
-        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        nodes = ",\n".join(json.dumps(n, ensure_ascii=False) for n in data.pop("nodes"))  # a node a line
+        return json.dumps(data, ensure_ascii=False)[:-1] + ', "nodes": [\n' + nodes + "\n]}\n"
     children: dict[str | None, list[Item]] = {}
     for item in shown.values():
         children.setdefault(item.node["parent"], []).append(item)
