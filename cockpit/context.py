@@ -29,7 +29,9 @@ from cockpit.render import view_text
 from summarizers.extractive import FUNCTION_WORDS, identifier_words
 
 # What a view is worth relative to the 2-word label: detail pays, with diminishing returns.
-GAIN = {"2": 1.0, "4": 1.3, "8": 1.7, "16": 2.1, "32": 2.5, "64": 2.8, "outline": 3.6, "source": 4.4}
+GAIN = {"2": 1.0, "4": 1.3, "8": 1.7, "16": 2.1, "32": 2.5, "64": 2.8, "outline": 5.0, "source": 6.0}
+# Value goes with score ** SHARPNESS: above 1, the best nodes win depth before the tail wins breadth.
+SHARPNESS = 2.0
 LADDERS = {
     "repo": ("8", "32", "64"),
     "dir": ("2", "8", "16", "32"),
@@ -390,7 +392,7 @@ def _choose(items: list[Item], budget: int, used: int = 0) -> int:
             delta_cost = _view_cost(item, view) - now_cost + extra
             if delta_cost <= 0:
                 delta_cost = 1
-            ratio = item.score * (GAIN[view] - now_gain) / delta_cost
+            ratio = item.score ** SHARPNESS * (GAIN[view] - now_gain) / delta_cost
             if best is None or ratio > best[0]:
                 best = (ratio, view)
         if best:
