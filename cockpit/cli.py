@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage. Errors are one line on stderr.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import sys
@@ -21,6 +22,7 @@ from cockpit.context import ContextError, build_context, render_zoom, resolve_no
 from cockpit.pyramid import LEVELS, build, source_tokens
 from cockpit.render import load_tree, to_json, to_markdown
 from cockpit.watch import Refresh, Watcher, watch_in_background
+from summarizers.llm import DEFAULT_CONCURRENCY, DEFAULT_MODEL
 
 
 class Failure(click.ClickException):
@@ -96,15 +98,28 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 @click.option("--max-file-size", type=click.IntRange(1), help="Skip files larger than this many bytes.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes to build with (default: every core).")
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")
+@click.option("--llm/--no-llm", default=None,
+              help="Summaries from Claude (default: when ANTHROPIC_API_KEY is set) or the built-in summarizer.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Claude model for --llm.")
+@click.option("--max-cost", type=click.FloatRange(0), metavar="USD",
+              help="With --llm: stop before a call could take this run's spend past USD.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY, show_default=True,
+              help="With --llm: API calls in flight at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
 def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, exclude,
-              quiet):
+              llm, model, max_cost, concurrency, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
     subpath = subpath.strip("/")
     if subpath and not os.path.isdir(os.path.join(root, subpath)):
         raise click.BadParameter(f"{subpath!r} is not a directory under {root}", param_hint="--path")
+    if llm is None:
+        llm = bool(os.environ.get("ANTHROPIC_API_KEY"))
     with session(root, cache, rebuild) as (config, store):
         stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude)
+        if llm:
+            llm_stats = _llm_summaries(root, store, model, max_cost, concurrency, subpath)
+            if not quiet:
+                click.echo(f"cockpit: {llm_stats.describe()}", err=True)
         tree = load_tree(store, root, subpath, depth)
         if tree is None:
             raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
@@ -230,6 +245,53 @@ def watch(root, cache, exclude):
             watcher.run()
         except KeyboardInterrupt:
             pass
+
+
+def _llm_summaries(root, store, model, max_cost, concurrency, subpath):
+    import anthropic  # the SDK loads only when an LLM is asked for
+
+    from summarizers import llm
+
+    try:
+        return llm.summarize(root, store, model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except llm.NoApiKey as exc:
+        raise Failure(f"--llm: {exc}") from None
+    except anthropic.AnthropicError as exc:  # raised before any call: no key, a bad base URL
+        raise Failure(f"--llm: {str(exc).splitlines()[0]}") from None
+
+
+@main.command()
+@click.option("--since", default="all", show_default=True, metavar="30m|1h|today|7d|all",
+              help="Only calls started in this window.")
+@click.option("--by", type=click.Choice(["model", "job"]), help="One row per model or per job.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@repo_option
+@cache_option
+def spend(since, by, fmt, root, cache):
+    """What LLM calls for this repository used and cost, from the ledger."""
+    from cockpit.ledger import parse_since, spend as spend_totals
+
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with session(root, cache) as (_, store):
+        totals = spend_totals(store, start, by)
+    if fmt == "json":
+        click.echo(json.dumps({"since": start, "by": by, **totals}, indent=2))
+        return
+    columns = [("calls", "CALLS"), ("failed", "FAILED"), ("input_tokens", "INPUT"), ("output_tokens", "OUTPUT"),
+               ("cache_write_tokens", "CACHE WRITE"), ("cache_read_tokens", "CACHE READ")]
+    rows = totals["rows"] + [totals["total"]]
+    table = [[(by or "").upper() or "SPEND"] + [title for _, title in columns] + ["COST USD"]]
+    for row in rows:
+        cost = f"{row['cost_usd']:.4f}" + (f" (+{row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else "")
+        table.append([row["group"]] + [f"{row[name]:,}" for name, _ in columns] + [cost])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
 
 
 def _write(text: str, out: str | None) -> None:

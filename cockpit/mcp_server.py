@@ -31,7 +31,7 @@ from cockpit.context import ContextError, build_context, render_zoom, resolve_no
 from cockpit.context import search as search_nodes
 from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import to_markdown
-from cockpit.scan import SECRET_CONTENT, SECRET_NAMES
+from cockpit.scan import SECRET_NAMES, looks_secret
 
 MAX_LINES = 2000  # lines one read (or one source zoom) returns: a whole big file would swamp the caller
 MIN_BUDGET = 50
@@ -184,7 +184,7 @@ class Repo:
             raise ToolError(f"end ({end}) is before start ({start})")
         last = start + MAX_LINES - 1 if end is None else min(end, start + MAX_LINES - 1)
         with open(full, "rb") as fh:
-            if SECRET_CONTENT.search(fh.read(65536)):  # the file may have changed since the build vetted it
+            if looks_secret(fh.read(65536)):  # the file may have changed since the build vetted it
                 raise ToolError(f"{rel!r} looks like it holds a secret and is not served")
             fh.seek(0)  # split on \n alone, as the pyramid's line numbers do
             lines = [line.rstrip(b"\n").decode("utf-8", errors="replace") for line in islice(fh, start - 1, last)]

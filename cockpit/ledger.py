@@ -1,0 +1,167 @@
+"""The ledger of LLM calls: what each call used and cost, and spend queries over it.
+
+Every call writes its row before it goes out (outcome "started") and completes it
+after, with the API's own `usage` (the truth about tokens), latency and outcome.
+A call that dies with the process stays "started": it may have been billed.
+
+Prices come from `cockpit/pricing.json` (USD per million tokens), overridden per
+model by the user's `~/.config/cockpit/pricing.json` or a file named by
+`COCKPIT_PRICING`. A model without a price is recorded with cost NULL, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+from cache.store import Store
+
+OUTCOMES = ("started", "ok", "retried", "failed", "cancelled")
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+
+
+def _model_key(model: str) -> str:
+    """claude-haiku-4-5-20251001 -> claude-haiku-4-5; claude-sonnet-4-0 -> claude-sonnet-4."""
+    return re.sub(r"-0$", "", re.sub(r"-\d{8}$", "", model))
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens; `batch_discount` is the share taken off for Message Batches."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    batch_discount: float = 0.0
+
+
+class Pricing:
+    def __init__(self, models: dict[str, dict]):
+        self.models = {_model_key(name): Price(**fields) for name, fields in models.items()}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> Pricing:
+        """The shipped prices, then the user's file, then `path` (or $COCKPIT_PRICING), later ones winning."""
+        models = json.loads(resources.files("cockpit").joinpath("pricing.json").read_text())["models"]
+        user = Path(platformdirs.user_config_dir("cockpit")) / "pricing.json"
+        for extra in (user, path or os.environ.get("COCKPIT_PRICING")):
+            if extra and Path(extra).is_file():
+                models.update(json.loads(Path(extra).read_text())["models"])
+        return cls(models)
+
+    def price(self, model: str) -> Price | None:
+        return self.models.get(_model_key(model))
+
+    def cost(self, model: str, usage: dict, batched: bool = False) -> float | None:
+        """USD for one call's usage (ledger token fields), or None when the model is unpriced."""
+        p = self.price(model)
+        if p is None:
+            return None
+        write_1h = usage.get("cache_write_1h_tokens") or 0
+        write_5m = (usage.get("cache_write_tokens") or 0) - write_1h
+        dollars = ((usage.get("input_tokens") or 0) * p.input + (usage.get("output_tokens") or 0) * p.output
+                   + write_5m * p.cache_write_5m + write_1h * p.cache_write_1h
+                   + (usage.get("cache_read_tokens") or 0) * p.cache_read) / 1e6
+        return dollars * (1 - p.batch_discount) if batched else dollars
+
+    def estimate(self, model: str, cached_tokens: int, input_tokens: int, max_tokens: int,
+                 batched: bool = False) -> float | None:
+        """The most a call can cost: its cacheable prefix written, the rest as input, max_tokens out."""
+        return self.cost(model, {"input_tokens": input_tokens, "cache_write_tokens": cached_tokens,
+                                 "output_tokens": max_tokens}, batched)
+
+
+def usage_fields(usage) -> dict:
+    """Ledger token fields from the API's `usage` (an SDK object or a dict)."""
+    get = usage.get if isinstance(usage, dict) else lambda name: getattr(usage, name, None)
+    creation = get("cache_creation")
+    if creation is not None and not isinstance(creation, dict):
+        creation = creation.model_dump()
+    return {
+        "input_tokens": get("input_tokens") or 0,
+        "output_tokens": get("output_tokens") or 0,
+        "cache_write_tokens": get("cache_creation_input_tokens") or 0,
+        "cache_write_1h_tokens": (creation or {}).get("ephemeral_1h_input_tokens") or 0,
+        "cache_read_tokens": get("cache_read_input_tokens") or 0,
+    }
+
+
+class Ledger:
+    """Writes the rows of one process's calls into the cache's `ledger` table."""
+
+    def __init__(self, store: Store, pricing: Pricing | None = None):
+        self.store = store
+        self.pricing = pricing or Pricing.load()
+
+    def start(self, job: str, node_ids: list[str], model: str, batched: bool = False,
+              batch_id: str | None = None) -> int:
+        return self.store.ledger_insert({
+            "job": job, "started_at": time.time(), "node_ids": json.dumps(node_ids), "model": model,
+            "batched": int(batched), "batch_id": batch_id, "outcome": "started", "retries": 0,
+        })
+
+    def finish(self, row_id: int, model: str, outcome: str, usage=None, latency_ms: int | None = None,
+               retries: int = 0, error: str | None = None, request_id: str | None = None,
+               batched: bool = False) -> float | None:
+        """Complete a row; returns the call's cost (0 without usage, None when unpriced)."""
+        fields = usage_fields(usage) if usage is not None else dict.fromkeys(TOKEN_FIELDS, 0)
+        cost = self.pricing.cost(model, fields, batched)
+        self.store.ledger_update(row_id, {
+            **fields, "ended_at": time.time(), "latency_ms": latency_ms, "retries": retries, "outcome": outcome,
+            "error": error, "request_id": request_id, "cost_usd": cost,
+        })
+        return cost
+
+
+# --- spend queries ------------------------------------------------------------------
+
+
+def parse_since(text: str | None, now: float | None = None) -> float | None:
+    """'30m', '1h', '7d', '2w', 'today' or 'all' -> the unix time the window starts (None: all time)."""
+    now = time.time() if now is None else now
+    if not text or text == "all":
+        return None
+    if text == "today":
+        return datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.strip())
+    if not match:
+        raise ValueError(f"{text!r}: use a duration like 30m, 1h, 7d, or 'today'")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return now - float(match.group(1)) * seconds
+
+
+def spend(store: Store, since: float | None = None, by: str | None = None) -> dict:
+    """Totals of the ledger since a moment, overall and per model or job.
+
+    Returns {"rows": [{"group", "calls", "failed", token fields..., "cost_usd", "unpriced_calls"}], "total": {...}}.
+    """
+    groups: dict[str, dict] = {}
+    total = _empty("total")
+    for row in store.ledger_rows(since):
+        key = str(row[by]) if by else "total"
+        for bucket in ([groups.setdefault(key, _empty(key))] if by else []) + [total]:
+            bucket["calls"] += 1
+            bucket["failed"] += row["outcome"] in ("failed", "cancelled")
+            bucket["unfinished"] += row["outcome"] == "started"
+            for name in TOKEN_FIELDS:
+                bucket[name] += row[name] or 0
+            if row["cost_usd"] is not None:
+                bucket["cost_usd"] += row["cost_usd"]
+            elif row["outcome"] != "started" and any(row[name] for name in TOKEN_FIELDS):
+                bucket["unpriced_calls"] += 1
+    return {"rows": sorted(groups.values(), key=lambda g: -g["cost_usd"]), "total": total}
+
+
+def _empty(group: str) -> dict:
+    return {"group": group, "calls": 0, "failed": 0, "unfinished": 0, **dict.fromkeys(TOKEN_FIELDS, 0),
+            "cost_usd": 0.0, "unpriced_calls": 0}
