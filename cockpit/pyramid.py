@@ -15,9 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import xxhash
 
@@ -141,7 +141,6 @@ def source_lines(lines: list[str], start: int, end: int) -> str:
 
 
 def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, result: Outline) -> list[dict]:
-    lines = text.split("\n")  # tree-sitter counts rows by \n alone
     nodes = []
     for position, s in enumerate(result.symbols):
         nodes.append({

@@ -631,7 +631,7 @@ class Twin:
             with self._lock:
                 del self.batches[batch_id]
             return self._send_json(h, entry, 200, {"id": batch_id, "type": "message_batch_deleted"})
-        raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
+        raise ApiError(404, "not_found_error", f"Not found: {method} batch {batch['id']}{action or ''}")
 
     def _list_batches(self, query: dict) -> dict:
         with self._lock:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from cache.store import Store
 from cockpit.pyramid import BuildStats, build, update_paths

@@ -36,7 +36,7 @@ _SECTION_HEADER = re.compile(
     r"^\s*(?:(?:Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Examples?|Notes?|Usage|Attributes|"
     r"See Also|Warnings?|Todo)\s*:?\s*$|(?:Args|Arguments|Parameters|Returns?|Yields?|Raises|Examples?)\s*:|"
     r":param|:returns?|:raises|:type|:rtype|@param|@return|@throws|>>>|\.\.\s)",
-    re.I,
+    re.IGNORECASE,
 )
 _MARKUP = [
     (re.compile(r":[a-z:]+:`~?([^`<]+?)(?:\s*<[^>]*>)?`"), r"\1"),  # :func:`name` -> name
@@ -51,7 +51,7 @@ _LEAD_IN = re.compile(
     r"crate|header|type|struct|interface|component|object)\s+(?:is\s+)?(?:(?:a|an)\s+)?"
     r"(?:provides|contains|implements|defines|holds|handles|includes|is used to|is used for|is responsible for|"
     r"exports|offers|supplies)?\s*",
-    re.I,
+    re.IGNORECASE,
 )
 _IDENTIFIER_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 

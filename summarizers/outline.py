@@ -328,7 +328,7 @@ def _file_doc(root: Node, lang: str) -> str:
     return clean_comment("\n".join(lines), lang)[:MAX_DOC_CHARS]
 
 
-_COMMENT_MARKERS = re.compile(r"^\s*(?:/\*\*?|\*/|\*(?!\*)|///?!?|#+!?|--|;+)\s?", re.M)
+_COMMENT_MARKERS = re.compile(r"^\s*(?:/\*\*?|\*/|\*(?!\*)|///?!?|#+!?|--|;+)\s?", re.MULTILINE)
 
 
 def clean_comment(text: str, lang: str = "") -> str:
@@ -350,8 +350,7 @@ def clean_docstring(literal: str) -> str:
         return ""
     quote = match.group(1)
     body = literal[match.end() :]
-    if body.endswith(quote):
-        body = body[: -len(quote)]
+    body = body.removesuffix(quote)
     lines = body.expandtabs().splitlines()
     if not lines:
         return ""

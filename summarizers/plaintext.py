@@ -26,9 +26,9 @@ KNOWN_FILES = {
     "requirements.txt": "Python requirements",
 }
 _BADGE = re.compile(r"^\s*(?:\[!\[|!\[|<|\.\. |:[a-z]+:|\||```|~~~|---|===|\{%|%)")
-_SECTION = re.compile(r"^\s*\[+([^\]]+)\]+\s*$", re.M)
-_YAML_KEY = re.compile(r"^([A-Za-z_][\w.-]*)\s*:", re.M)
-_MAKE_TARGET = re.compile(r"^([A-Za-z][\w.-]*)\s*:(?!=)", re.M)
+_SECTION = re.compile(r"^\s*\[+([^\]]+)\]+\s*$", re.MULTILINE)
+_YAML_KEY = re.compile(r"^([A-Za-z_][\w.-]*)\s*:", re.MULTILINE)
+_MAKE_TARGET = re.compile(r"^([A-Za-z][\w.-]*)\s*:(?!=)", re.MULTILINE)
 
 
 def prose_lead(text: str, max_words: int = 120) -> str:

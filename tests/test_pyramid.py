@@ -117,7 +117,7 @@ def test_parallel_build_equals_serial_build(tmp_path):
     build(str(repo), serial, workers=1)
     stats = build(str(repo), parallel, workers=2)
     assert stats.files_parsed == 60
-    strip = lambda nodes: sorted((n["id"], n["hash"], n["summaries"], n["tokens"]) for n in nodes)  # noqa: E731
+    strip = lambda nodes: sorted((n["id"], n["hash"], n["summaries"], n["tokens"]) for n in nodes)
     assert strip(serial.nodes()) == strip(parallel.nodes())
 
 

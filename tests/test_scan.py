@@ -1,7 +1,5 @@
 import os
 
-import pytest
-
 from cockpit import scan as scan_module
 from cockpit.scan import scan
 from tests.conftest import write_tree
