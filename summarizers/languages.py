@@ -23,22 +23,24 @@ class LanguageSpec:
     function: str = "language"  # the function in it that returns the grammar
     extensions: tuple[str, ...] = ()
     comment_prefixes: tuple[str, ...] = ("//",)
+    queries: tuple[str, ...] = ()  # query files to join, when not just `<name>.scm`
 
 
 LANGUAGES: dict[str, LanguageSpec] = {
     spec.name: spec
     for spec in [
         LanguageSpec("python", "tree_sitter_python", extensions=(".py", ".pyi", ".pyw"), comment_prefixes=("#",)),
-        LanguageSpec("javascript", "tree_sitter_javascript", extensions=(".js", ".mjs", ".cjs", ".jsx")),
-        LanguageSpec("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts")),
-        LanguageSpec("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",)),
+        LanguageSpec("javascript", "tree_sitter_javascript", extensions=(".js", ".mjs", ".cjs", ".jsx"),
+                     queries=("javascript", "ecmascript")),
+        LanguageSpec("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts"),
+                     queries=("typescript", "ecmascript")),
+        LanguageSpec("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), queries=("typescript", "ecmascript")),
         LanguageSpec("go", "tree_sitter_go", extensions=(".go",)),
         LanguageSpec("rust", "tree_sitter_rust", extensions=(".rs",)),
         LanguageSpec("java", "tree_sitter_java", extensions=(".java",)),
-        LanguageSpec("c", "tree_sitter_c", extensions=(".c", ".h")),
-        LanguageSpec(
-            "cpp", "tree_sitter_cpp", extensions=(".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++", ".ipp")
-        ),
+        LanguageSpec("c", "tree_sitter_c", extensions=(".c", ".h"), queries=("c", "c_family")),
+        LanguageSpec("cpp", "tree_sitter_cpp", extensions=(".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++",
+                                                           ".ipp"), queries=("cpp", "c_family")),
         LanguageSpec("ruby", "tree_sitter_ruby", extensions=(".rb", ".rake", ".gemspec"), comment_prefixes=("#",)),
         LanguageSpec("bash", "tree_sitter_bash", extensions=(".sh", ".bash", ".zsh"), comment_prefixes=("#",)),
         LanguageSpec("markdown", "tree_sitter_markdown", extensions=(".md", ".markdown")),
@@ -73,4 +75,5 @@ def grammar(name: str):
 
 @functools.cache
 def query_source(name: str) -> str:
-    return (QUERY_DIR / f"{name}.scm").read_text()
+    parts = LANGUAGES[name].queries or (name,)
+    return "\n".join((QUERY_DIR / f"{part}.scm").read_text() for part in parts)
