@@ -194,7 +194,8 @@ def _headline(tokens: list[str], budget: int) -> list[str]:
     lead = 1 if len(content) > 2 and _bare(content[0][1]).endswith("ly") else 0
     first, rest = content[lead], content[lead + 1:]
     # A word just before "of", "for", ... or the end heads its phrase: it names the subject.
-    heads = {i for i, _ in rest if i + 1 == len(tokens) or _bare(tokens[i + 1]) in FUNCTION_WORDS}
+    heads = {i for i, t in rest if (i + 1 == len(tokens) or _bare(tokens[i + 1]) in FUNCTION_WORDS)
+             and not t.endswith(",")}  # an item of a list heads nothing
     # Earlier heads first (the verb's object comes before its modifiers), then the weightiest words.
     ranked = sorted(rest, key=lambda it: (0, it[0]) if it[0] in heads else (1, -_weight(it[1])))[: budget - 1]
     chosen = sorted([first] + ranked)
@@ -227,14 +228,20 @@ class _Source:
         if self._cuts is None:
             parts = sentences(self.text)
             self.sentence_counts = [(p, word_count(p)) for p in parts]
-            first = drop_lead_in(parts[0]) if parts else self.text
+            first = _drop_article(drop_lead_in(parts[0]) if parts else self.text)
             plain = _strip_parentheticals(first)
-            if len(plain.split()) > 2 and plain.split()[0].lower() in ARTICLES:
-                plain = capitalize(plain.split(" ", 1)[1])  # "A package for X" -> "Package for X"
             self._cuts = [plain.split(), _telegraphic(plain).split()]
             if plain != first:
                 self._cuts.insert(0, first.split())
         return self._cuts
+
+
+def _drop_article(text: str) -> str:
+    """'A package for X' -> 'Package for X': a cut-down summary has no room for articles."""
+    words = text.split(" ", 1)
+    if len(words) == 2 and words[0].lower() in ARTICLES and word_count(words[1]) >= 2:
+        return capitalize(words[1])
+    return text
 
 
 def fit(text: str | _Source, budget: int) -> str:
