@@ -8,6 +8,12 @@ Tables:
 - `files`: every file in the pyramid with its content hash, imports and references.
 - `nodes`: every pyramid node (repo, directory, file, symbol) with its ladder.
 - `skipped`: files left out of the pyramid, with the reason.
+- `llm_summaries`: ladders written by an LLM, keyed by node id, the hash of what was sent for it,
+  model and prompt version, so that unchanged input is never paid for twice.
+- `ledger`: one row per LLM API call (tokens, cost, outcome), written before and after the call.
+- `llm_batches`: Message Batches submitted and not yet picked up, with what each entry asked.
+
+The last three hold what was paid for: a rebuild (a new schema, or --rebuild) carries them over.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import platformdirs
 import sqlite_utils
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"
 
@@ -69,6 +76,37 @@ FILE_COLUMNS = {
     "terms": str,  # words of its path and its symbols' names: what a search for it would say
     "body": str,  # its summary and its symbols' short summaries, for full-text search
 }
+LEDGER_COLUMNS = {
+    "id": int,
+    "job": str,
+    "started_at": float,  # unix time
+    "ended_at": float,
+    "node_ids": str,  # JSON list
+    "model": str,
+    "input_tokens": int,
+    "output_tokens": int,
+    "cache_write_tokens": int,  # all cache writes (5 min and 1 h)
+    "cache_write_1h_tokens": int,  # the part of them written for 1 h
+    "cache_read_tokens": int,
+    "batched": int,
+    "batch_id": str,
+    "latency_ms": int,
+    "retries": int,  # retries the SDK took inside this call
+    "outcome": str,  # started | ok | retried | failed | cancelled
+    "error": str,
+    "request_id": str,
+    "cost_usd": float,  # NULL when the model has no known price
+}
+# Tables that record what was paid for, and survive a rebuild of the cache.
+KEPT_TABLES = ("ledger", "llm_summaries", "llm_batches")
+_PAID_SCHEMA = """
+CREATE TABLE IF NOT EXISTS llm_summaries (
+    id TEXT, input_hash TEXT, model TEXT, prompt TEXT, summaries TEXT, created_at REAL,
+    PRIMARY KEY (id, input_hash, model, prompt));
+CREATE INDEX IF NOT EXISTS idx_ledger_started ON ledger (started_at);
+CREATE TABLE IF NOT EXISTS llm_batches (
+    id TEXT PRIMARY KEY, job TEXT, model TEXT, created_at REAL, state TEXT, entries TEXT);
+"""
 # Full-text search over files (BM25 via SQLite FTS5), kept in step with `files` by triggers.
 _SEARCH_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS file_search USING fts5(
@@ -87,9 +125,10 @@ class Store:
     def __init__(self, path: str | Path, root: str, rebuild: bool = False):
         self.path = Path(path)
         self.root = root
+        self._kept: dict[str, tuple[list[str], list[tuple]]] = {}
         if rebuild and self.path.exists():
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            self._kept = _read_kept(self.path)
+            _unlink(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.parent.name == CACHE_DIR_NAME:
@@ -115,10 +154,10 @@ class Store:
         if tables:
             version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None or int(version[0]) != SCHEMA_VERSION:
-                # Our own cache from another version: it holds nothing that cannot be rebuilt.
+                # Our own cache from another version: all of it can be rebuilt, except what was paid for.
                 self.db.close()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+                self._kept = _read_kept(self.path)
+                _unlink(self.path)
                 self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
                 self._check_and_init()
                 return
@@ -140,11 +179,20 @@ class Store:
             "CREATE INDEX IF NOT EXISTS idx_nodes_path ON nodes (path);"
             "CREATE INDEX IF NOT EXISTS idx_nodes_name ON nodes (name);"
             + _SEARCH_SCHEMA
+            + _table_sql("ledger", LEDGER_COLUMNS, "id")
+            + _PAID_SCHEMA
             + f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'), ('generation', '0');"
             "COMMIT;"
         )
         with conn:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('root', ?)", [self.root])
+            for table, (columns, rows) in self._kept.items():
+                current = set(self.db[table].columns_dict)
+                keep = [i for i, c in enumerate(columns) if c in current]
+                names = ", ".join(columns[i] for i in keep)
+                conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(keep))})",
+                                 [[row[i] for i in keep] for row in rows])
+        self._kept = {}
 
     # --- reads ---------------------------------------------------------------
 
@@ -279,11 +327,103 @@ class Store:
                 [{"path": p, "reason": r} for p, r in skipped], pk="path", replace=True, batch_size=500
             )
 
+    # --- LLM summaries and the ledger -----------------------------------------
+
+    def llm_summaries(self, model: str, prompt: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """(node id, input hash) -> the ladder an LLM wrote for exactly that input, where there is one."""
+        found = {}
+        ids = sorted({node_id for node_id, _ in keys})
+        wanted = set(keys)
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            rows = self.db.conn.execute(
+                f"SELECT id, input_hash, summaries FROM llm_summaries WHERE model = ? AND prompt = ? "
+                f"AND id IN ({','.join('?' * len(batch))})", [model, prompt, *batch])
+            for node_id, input_hash, summaries in rows:
+                if (node_id, input_hash) in wanted:
+                    found[(node_id, input_hash)] = json.loads(summaries)
+        return found
+
+    def write_llm_summaries(self, model: str, prompt: str, rows: list[tuple[str, str, list[str]]],
+                            nodes: list[tuple[str, str, list[str], list, str]]) -> None:
+        """Keep new LLM ladders (id, input hash, summaries) and put ladders into node rows
+        (id, node hash, summaries, token counts, summarizer) unless the node changed meanwhile."""
+        now = time.time()
+        with self.db.conn:
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO llm_summaries VALUES (?, ?, ?, ?, ?, ?)",
+                [(node_id, input_hash, model, prompt, json.dumps(summaries), now) for node_id, input_hash, summaries in rows])
+            self.db.conn.executemany(
+                "UPDATE nodes SET summaries = ?, tokens = ?, summarizer = ? WHERE id = ? AND hash = ?",
+                [(json.dumps(s), json.dumps(t), label, node_id, node_hash) for node_id, node_hash, s, t, label in nodes])
+            if nodes:
+                self._bump_generation()
+
+    def ledger_insert(self, row: dict) -> int:
+        with self.db.conn:
+            cursor = self.db.conn.execute(
+                f"INSERT INTO ledger ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        return cursor.lastrowid
+
+    def ledger_update(self, row_id: int, fields: dict) -> None:
+        with self.db.conn:
+            self.db.conn.execute(f"UPDATE ledger SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                                 [*fields.values(), row_id])
+
+    def ledger_rows(self, since: float | None = None) -> list[dict]:
+        query, args = "SELECT * FROM ledger", []
+        if since is not None:
+            query, args = query + " WHERE started_at >= ?", [since]
+        return [dict(r) for r in self.db.query(query + " ORDER BY id", args)]
+
+    def save_batch(self, batch_id: str, job: str, model: str, entries: dict) -> None:
+        with self.db.conn:
+            self.db.conn.execute("INSERT OR REPLACE INTO llm_batches VALUES (?, ?, ?, ?, 'submitted', ?)",
+                                 [batch_id, job, model, time.time(), json.dumps(entries)])
+
+    def pending_batches(self, model: str) -> list[tuple[str, dict]]:
+        """(batch id, entries) of this model's batches whose results were not picked up yet, oldest first."""
+        rows = self.db.conn.execute("SELECT id, entries FROM llm_batches WHERE model = ? AND state = 'submitted' "
+                                    "ORDER BY created_at", [model])
+        return [(batch_id, json.loads(entries)) for batch_id, entries in rows]
+
+    def batch_done(self, batch_id: str) -> None:
+        with self.db.conn:
+            self.db.conn.execute("UPDATE llm_batches SET state = 'done' WHERE id = ?", [batch_id])
+
     def close(self) -> None:
         self.db.close()
 
 
-_SQL_TYPES = {str: "TEXT", int: "INTEGER", bytes: "BLOB"}
+def _unlink(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _read_kept(path: Path) -> dict[str, tuple[list[str], list[tuple]]]:
+    """The rows of the tables that survive a rebuild: table -> (columns, rows); nothing if unreadable."""
+    kept = {}
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error:
+        return kept
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            return kept  # not ours: nothing in it was paid for by us
+        for table in KEPT_TABLES:
+            try:
+                cursor = conn.execute(f"SELECT * FROM {table}")
+                kept[table] = ([d[0] for d in cursor.description], cursor.fetchall())
+            except sqlite3.Error:
+                pass  # from before this table: nothing to carry over
+    except sqlite3.Error:
+        pass  # damaged: nothing can be carried over
+    finally:
+        conn.close()
+    return kept
+
+
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", bytes: "BLOB", float: "REAL"}
 
 
 def _table_sql(table: str, columns: dict, pk: str) -> str:

@@ -105,19 +105,22 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
               help="With --llm: stop before a call could take this run's spend past USD.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY, show_default=True,
               help="With --llm: API calls in flight at once.")
+@click.option("--batch", is_flag=True,
+              help="Implies --llm: ask for the files in one Message Batch (half price) and wait for it; "
+                   "an interrupted wait is picked up by the next run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
 def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, exclude,
-              llm, model, max_cost, concurrency, quiet):
+              llm, model, max_cost, concurrency, batch, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
     subpath = subpath.strip("/")
     if subpath and not os.path.isdir(os.path.join(root, subpath)):
         raise click.BadParameter(f"{subpath!r} is not a directory under {root}", param_hint="--path")
     if llm is None:
-        llm = bool(os.environ.get("ANTHROPIC_API_KEY"))
+        llm = batch or bool(os.environ.get("ANTHROPIC_API_KEY"))
     with session(root, cache, rebuild) as (config, store):
         stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude)
         if llm:
-            llm_stats = _llm_summaries(root, store, model, max_cost, concurrency, subpath)
+            llm_stats = _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch)
             if not quiet:
                 click.echo(f"cockpit: {llm_stats.describe()}", err=True)
         tree = load_tree(store, root, subpath, depth)
@@ -247,13 +250,14 @@ def watch(root, cache, exclude):
             pass
 
 
-def _llm_summaries(root, store, model, max_cost, concurrency, subpath):
+def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch):
     import anthropic  # the SDK loads only when an LLM is asked for
 
     from summarizers import llm
 
     try:
-        return llm.summarize(root, store, model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath)
+        return llm.summarize(root, store, model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath,
+                             batch=batch)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except llm.NoApiKey as exc:
@@ -271,7 +275,8 @@ def _llm_summaries(root, store, model, max_cost, concurrency, subpath):
 @cache_option
 def spend(since, by, fmt, root, cache):
     """What LLM calls for this repository used and cost, from the ledger."""
-    from cockpit.ledger import parse_since, spend as spend_totals
+    from cockpit.ledger import parse_since
+    from cockpit.ledger import spend as spend_totals
 
     try:
         start = parse_since(since)

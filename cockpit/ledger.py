@@ -162,6 +162,15 @@ def spend(store: Store, since: float | None = None, by: str | None = None) -> di
     return {"rows": sorted(groups.values(), key=lambda g: -g["cost_usd"]), "total": total}
 
 
+def burn(store: Store, window: float = 3600.0, now: float | None = None) -> dict:
+    """The rate of spend over the last `window` seconds: tokens a minute (all kinds), dollars an hour."""
+    now = time.time() if now is None else now
+    rows = store.ledger_rows(now - window)
+    used = sum(row[name] or 0 for row in rows for name in TOKEN_FIELDS)
+    dollars = sum(row["cost_usd"] or 0.0 for row in rows)
+    return {"tokens_per_minute": used * 60 / window, "usd_per_hour": dollars * 3600 / window, "calls": len(rows)}
+
+
 def _empty(group: str) -> dict:
     return {"group": group, "calls": 0, "failed": 0, "unfinished": 0, **dict.fromkeys(TOKEN_FIELDS, 0),
             "cost_usd": 0.0, "unpriced_calls": 0}

@@ -73,3 +73,19 @@ SAMPLE_REPO = {
 @pytest.fixture
 def sample_repo(tmp_path):
     return write_tree(tmp_path / "repo", SAMPLE_REPO)
+
+
+@pytest.fixture(autouse=True)
+def no_real_api(monkeypatch, tmp_path):
+    """A developer's real key must never make the suite call the API: LLM tests use the twin."""
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "COCKPIT_PRICING"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user's pricing.json
+
+
+@pytest.fixture
+def twin():
+    from cockpit.twin import running_twin
+
+    with running_twin() as t:
+        yield t

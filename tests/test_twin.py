@@ -37,18 +37,6 @@ def parse_reply(text):
 '''
 
 
-@pytest.fixture(autouse=True)
-def no_real_credentials(monkeypatch):
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def twin():
-    with running_twin() as t:
-        yield t
-
-
 @pytest.fixture
 def client(twin):
     with anthropic.Anthropic(base_url=twin.url, api_key="test-key", max_retries=2) as c:
