@@ -96,12 +96,18 @@ class Watcher:
         """Watch until `stop` is set: catch up once, then refresh on every batch of changes."""
         import watchfiles
 
-        self.rescan()  # catch up with whatever changed while nobody watched
         while stop is None or not stop.is_set():
+            caught_up = False
             try:
+                # yield_on_timeout: the first (possibly empty) batch says the watch is live; only then
+                # catch up with a rescan, so that nothing changed in between goes unseen.
                 for changes in watchfiles.watch(self.root, debounce=debounce_ms, step=10, stop_event=stop,
-                                                 raise_interrupt=False, rust_timeout=500, yield_on_timeout=False):
-                    self.handle(path for _, path in changes)
+                                                 raise_interrupt=False, rust_timeout=200, yield_on_timeout=True):
+                    if not caught_up:
+                        self.rescan()
+                        caught_up = True
+                    elif changes:
+                        self.handle(path for _, path in changes)
             except (OSError, RuntimeError):
                 # Lost events (queue overflow) or a watch that died: a full rescan by hashes, then watch again.
                 self.rescan()
