@@ -100,7 +100,7 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")
 @click.option("--llm/--no-llm", default=None,
               help="Summaries from Claude (default: when ANTHROPIC_API_KEY is set) or the built-in summarizer.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Claude model for --llm.")
+@click.option("--model", default=None, help=f"Claude model for --llm (default: config `model`, else {DEFAULT_MODEL}).")
 @click.option("--max-cost", type=click.FloatRange(0), metavar="USD",
               help="With --llm: stop before a call could take this run's spend past USD.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY, show_default=True,
@@ -120,7 +120,9 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache
     with session(root, cache, rebuild) as (config, store):
         stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude)
         if llm:
-            llm_stats = _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch)
+            cap = _spend_cap(store, config, max_cost)
+            llm_stats = _llm_summaries(root, store, model or config.model or DEFAULT_MODEL, cap, concurrency, subpath,
+                                       batch)
             if not quiet:
                 click.echo(f"cockpit: {llm_stats.describe()}", err=True)
         tree = load_tree(store, root, subpath, depth)
@@ -248,6 +250,17 @@ def watch(root, cache, exclude):
             watcher.run()
         except KeyboardInterrupt:
             pass
+
+
+def _spend_cap(store: Store, config: Config, max_cost: float | None) -> float | None:
+    """What this run may spend: --max-cost (or config), and what is left of the daily budget."""
+    caps = [c for c in (max_cost if max_cost is not None else config.max_cost,) if c is not None]
+    if config.daily_budget is not None:
+        from cockpit.ledger import parse_since, spend as spent
+
+        today = spent(store, parse_since("today"))["total"]["cost_usd"]
+        caps.append(max(0.0, config.daily_budget - today))
+    return min(caps) if caps else None
 
 
 def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch):

@@ -22,6 +22,9 @@ class Config:
     cache: str | None = None  # path of the cache file; default: <repo>/.cockpit/cache.sqlite
     workers: int | None = None  # processes for a build; default: every core
     exclude: list[str] = field(default_factory=list)  # gitignore-style patterns to leave out
+    model: str | None = None  # Claude model for LLM summaries
+    max_cost: float | None = None  # USD one LLM run may spend
+    daily_budget: float | None = None  # USD all LLM runs on this repo may spend in a day
 
     @classmethod
     def load(cls, root: str) -> Config:

@@ -400,3 +400,14 @@ async def test_an_errored_batch_entry_is_asked_directly(sample_repo, store, twin
     failed = [r for r in store.ledger_rows() if r["outcome"] == "failed"]
     assert len(failed) == 1 and failed[0]["batched"] and "overloaded" in failed[0]["error"]
     assert len(twin.requests("/v1/messages")) == 4 and ledger_usage(store) == twin_usage(twin)
+
+
+def test_the_daily_budget_in_config_caps_a_run(sample_repo, twin):
+    """Once today's spend reaches `daily_budget`, a run makes no more calls and keeps the built-in summaries."""
+    runner = CliRunner()
+    env = {"ANTHROPIC_BASE_URL": twin.url, "ANTHROPIC_API_KEY": "x"}
+    (sample_repo / "cockpit.toml").write_text("daily_budget = 0.0\n")
+    result = runner.invoke(main, ["summarize", str(sample_repo), "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert len(twin.log) == 0
+    assert json.loads(result.stdout)["summarizer"] == SUMMARIZER
