@@ -321,9 +321,9 @@ def _write(text: str, out: str | None) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, out)
-    except OSError:
+    except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise Failure(f"{out}: {exc.strerror}") from None
 
 
 class _progress_bar:
