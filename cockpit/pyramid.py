@@ -167,9 +167,9 @@ def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, res
             node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids)
         )
         node["outline"] = _symbol_outline(node, kids)
-        # A symbol's source count waits for its first use (see source_tokens): counting every
-        # nested body at build time would cost as much again as the whole build.
-        node["tokens"] = _count_views(node["summaries"], node["outline"], None)
+        # A symbol's counts wait for their first use (see source_tokens): most symbols are never
+        # shown, and counting every rung and nested body at build time costs as much as parsing.
+        node["tokens"] = [None] * len(LEVELS)
     return nodes
 
 
@@ -209,24 +209,27 @@ def _preview(text: str, max_lines: int = 20) -> str:
     return "\n".join(lines[:max_lines])
 
 
-def _count_views(summaries: list[str], outline_text: str, source: str | None) -> list[int | None]:
-    counts = tokens.count_many(list(summaries) + [outline_text])
-    return counts + [tokens.count(source) if source is not None else None]
+def _count_views(summaries: list[str], outline_text: str, source: str) -> list[int]:
+    return tokens.count_many(list(summaries) + [outline_text, source])
 
 
 def source_tokens(root: str, store: Store, nodes: list[dict]) -> None:
-    """Fill in the source token counts a build left for later, and keep them in the cache."""
-    missing = [n for n in nodes if n["tokens"] and n["tokens"][7] is None]
+    """Fill in the token counts a build left for later (symbols'), and keep them in the cache."""
+    missing = [n for n in nodes if n["tokens"] and None in n["tokens"]]
     by_path: dict[str, list[str]] = {}
     for node in missing:
-        if node["path"] not in by_path:
-            try:
-                with open(os.path.join(root, node["path"]), "rb") as fh:
-                    by_path[node["path"]] = fh.read().decode("utf-8", errors="replace").split("\n")
-            except OSError:
-                by_path[node["path"]] = []
-        lines = by_path[node["path"]]
-        node["tokens"][7] = tokens.count(source_lines(lines, node["start_line"], node["end_line"]))
+        counts = node["tokens"]
+        if None in counts[:7]:
+            views = tokens.count_many(list(node["summaries"]) + [node["outline"]])
+            counts[:7] = [c if c is not None else v for c, v in zip(counts[:7], views)]
+        if counts[7] is None:
+            if node["path"] not in by_path:
+                try:
+                    with open(os.path.join(root, node["path"]), "rb") as fh:
+                        by_path[node["path"]] = fh.read().decode("utf-8", errors="replace").split("\n")
+                except OSError:
+                    by_path[node["path"]] = []
+            counts[7] = tokens.count(source_lines(by_path[node["path"]], node["start_line"], node["end_line"]))
     store.set_tokens([(n["id"], n["hash"], n["tokens"]) for n in missing])
 
 

@@ -37,7 +37,7 @@ def test_every_view_has_its_exact_token_count(sample_repo, tmp_path):
     store = open_store(sample_repo, tmp_path)
     build(str(sample_repo), store, workers=1)
     symbols = [n for n in store.nodes() if n["kind"] not in ("file", "dir", "repo")]
-    assert all(n["tokens"][7] is None for n in symbols)  # counted on first use, then kept
+    assert all(n["tokens"] == [None] * 8 for n in symbols)  # counted on first use, then kept
     source_tokens(str(sample_repo), store, symbols)
     for node in store.nodes():
         assert len(node["summaries"]) == 6 and len(node["tokens"]) == 8
