@@ -307,7 +307,8 @@ def _build_one(job: tuple[str, str, str | None]) -> EncodedFile | None:
 def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Progress | None):
     """Outline and summarize files, on every core when there are enough of them."""
     # Largest first, so that no big file is left running alone at the end.
-    jobs = [(root, e.path, e.lang) for e in entries]
+    # Largest first: no big file is left running alone on one core at the end.
+    jobs = [(root, e.path, e.lang) for e in sorted(entries, key=lambda e: (-e.size, e.path))]
     total = len(jobs)
     if progress:
         progress(0, total)
