@@ -67,6 +67,8 @@ class Item:
     @property
     def ladder(self) -> tuple[str, ...]:
         kind = self.node["kind"]
+        if kind == "file" and (self.node["tokens"][7] or 0) <= 2:
+            return ("2",)  # an empty file: its name says all there is
         if kind in LADDERS:
             return LADDERS[kind]
         return LEAF_LADDER if self.leaf else LADDERS["symbol"]
