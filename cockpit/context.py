@@ -84,7 +84,6 @@ class Context:
     fmt: str
 
 
-
 def task_terms(task: str) -> list[str]:
     """The task's content words, identifiers split into their parts too, in order of first use."""
     words = []
