@@ -280,6 +280,7 @@ class _Run:
         imports = {f["path"]: f["imports"] for f in self.store.files()}
         files = [(n, symbols.get(n["path"], []), imports.get(n["path"], [])) for n in nodes
                  if n["kind"] == "file" and self._under(n["path"])]
+        files.sort(key=lambda f: f[0]["path"])  # by path, not by the order the build happened to store them
         for batch_id, entries in self.store.pending_batches(self.model):  # paid for already: pick them up
             await self._collect(batch_id, entries, reserved=False)
         if self.batch:
