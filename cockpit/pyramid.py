@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
         result.doc = plaintext.prose_lead(text)
     elif not supported(lang):
         result.doc = plaintext.describe(path, text)
-    symbol_nodes = _symbol_nodes(path, text, content_hash, lang, result)
+    symbol_nodes = _symbol_nodes(path, data, content_hash, lang, result)
     top = [n for n in symbol_nodes if n["parent"] == path]
     parts = _ranked_parts(top)
     name = path.rsplit("/", 1)[-1]
@@ -140,7 +141,7 @@ def source_lines(lines: list[str], start: int, end: int) -> str:
     return "\n".join(lines[start - 1 : end])
 
 
-def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, result: Outline) -> list[dict]:
+def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, result: Outline) -> list[dict]:
     nodes = []
     for position, s in enumerate(result.symbols):
         nodes.append({
@@ -161,16 +162,33 @@ def _symbol_nodes(path: str, text: str, content_hash: str, lang: str | None, res
     children: dict[str, list[dict]] = {}
     for node in nodes:
         children.setdefault(node["parent"], []).append(node)
-    for node in reversed(nodes):  # children before parents: a parent's summary quotes theirs
+    local_names = {s.name for s in result.symbols if len(s.name) > 2 and s.kind not in ("variable", "constant")}
+    for node, symbol in zip(reversed(nodes), reversed(result.symbols)):  # children first: parents quote them
         kids = children.get(node["id"], [])
+        uses = _local_uses(data, symbol, local_names) if not node["doc"] and node["kind"] in CALLERS else []
         node["summaries"] = extractive.symbol_ladder(
-            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids)
+            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids), uses
         )
         node["outline"] = _symbol_outline(node, kids)
         # A symbol's counts wait for their first use (see source_tokens): most symbols are never
         # shown, and counting every rung and nested body at build time costs as much as parsing.
         node["tokens"] = [None] * len(LEVELS)
     return nodes
+
+
+CALLERS = ("function", "method", "macro")
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+def _local_uses(data: bytes, symbol, local_names: set[str]) -> list[str]:
+    """Other symbols of the same file that an undocumented function uses, in order of first use:
+    what it does, told by what it calls."""
+    seen: dict[str, None] = {}
+    for match in _IDENTIFIER.finditer(data, symbol.start_byte, symbol.end_byte):
+        name = match.group().decode()
+        if name in local_names and name != symbol.name:
+            seen.setdefault(name)
+    return list(seen)
 
 
 def _ranked_parts(nodes: list[dict]) -> list[tuple[str, str, str]]:

@@ -363,7 +363,8 @@ DUNDER_NAMES = {"__all__": "exported names", "__version__": "version", "__author
 KIND_NOUNS = {"function": "function", "method": "method", "class": "class", "variable": "value", "constant": "constant"}
 
 
-def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tuple[str, str, str]]) -> list[str]:
+def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tuple[str, str, str]],
+                  uses: list[str] = ()) -> list[str]:
     """Summaries of a class, function or other symbol.
 
     `parts` are its children as (kind, name, short summary), most important first.
@@ -379,7 +380,7 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
         phrase = f"{name} protocol"
     if kind in ("variable", "constant") and name.isupper():
         noun = "constant"
-    structure = _structure_text(kind, signature, parts)
+    structure = _structure_text(kind, signature, parts, uses)
     if kind in ("variable", "constant") and "=" in signature:
         value = signature.split("=", 1)[1].strip()
         structure = f"Set to {value}" if word_count(value) <= 8 and len(value) <= 60 else ""
@@ -396,7 +397,7 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]]) -> str:
+def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]], uses: list[str] = ()) -> str:
     bits = []
     params = _params(signature) if kind in ("function", "method", "macro") else []
     if params:
@@ -407,6 +408,8 @@ def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]]
     if parts:
         named = [f"{n} ({s})" if s else n for _, n, s in parts[:6]]
         bits.append(f"has {_join(named)}" + (f" and {len(parts) - 6} more" if len(parts) > 6 else ""))
+    if uses:
+        bits.append(f"uses {_join(list(uses[:4]))}" + (" and more" if len(uses) > 4 else ""))
     return capitalize("; ".join(bits)) + ("." if bits else "")
 
 

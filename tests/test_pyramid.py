@@ -173,3 +173,26 @@ def test_incremental_builds_converge_to_a_fresh_build_after_random_edits(tmp_pat
         fresh = Store(tmp_path / f"fresh{step}.sqlite", str(repo))
         build(str(repo), fresh, workers=1)
         assert snapshot(incremental) == snapshot(fresh), f"step {step}: {action}"
+
+
+def test_undocumented_functions_are_told_by_what_they_call(tmp_path):
+    from tests.conftest import write_tree
+
+    repo = write_tree(tmp_path / "repo", {"m.py": '''
+        LIMIT = 3
+
+        def load(path):
+            """Read a file."""
+            return open(path).read()
+
+        def parse(text):
+            """Split a text into words."""
+            return text.split()
+
+        def count_words(path):
+            return len(parse(load(path))) + LIMIT
+        '''})
+    store = Store(tmp_path / "c.sqlite", str(repo))
+    build(str(repo), store, workers=1)
+    assert store.node("m.py::count_words")["summaries"][5] == (
+        "Count words function. Takes path; uses parse and load.")
