@@ -176,6 +176,7 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
     return nodes
 
 
+SUPPORTING_DIRS = {"test", "tests", "testing", "docs", "doc", "examples", "benchmarks", "scripts", "tools", "vendor"}
 CALLERS = ("function", "method", "macro")
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
 
@@ -268,7 +269,9 @@ def build_dir(dir_id: str, children: list[dict], repo_name: str) -> dict:
     name = repo_name if is_repo else dir_id.rsplit("/", 1)[-1]
     children = sorted(children, key=lambda c: (c["kind"] != "dir", c["name"]))
     doc = _dir_doc(children)
+    # What a directory is about: its public, non-test parts first, larger ones before smaller.
     ranked = sorted(children, key=lambda c: (c["name"].startswith(("_", ".")) and c["name"] != "__init__.py",
+                                             c["name"].lower() in SUPPORTING_DIRS or c["name"].startswith("test_"),
                                              -c["tokens"][7] if c["tokens"] else 0))
     parts = [(c["kind"], c["name"] + ("/" if c["kind"] == "dir" else ""), c["summaries"][1]) for c in ranked]
     summaries = extractive.directory_ladder(name if not is_repo else repo_name, doc, parts, is_repo=is_repo)
