@@ -32,7 +32,6 @@ from summarizers.languages import QUERY_DIR
 from summarizers.outline import OUTLINE_VERSION, Outline, outline, supported
 
 LEVELS = ("2", "4", "8", "16", "32", "64", "outline", "source")
-SUMMARY_LEVELS = LEVELS[:6]
 
 
 def _code_fingerprint() -> str:

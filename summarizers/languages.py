@@ -22,14 +22,13 @@ class LanguageSpec:
     module: str  # the grammar wheel's module
     function: str = "language"  # the function in it that returns the grammar
     extensions: tuple[str, ...] = ()
-    comment_prefixes: tuple[str, ...] = ("//",)
     queries: tuple[str, ...] = ()  # query files to join, when not just `<name>.scm`
 
 
 LANGUAGES: dict[str, LanguageSpec] = {
     spec.name: spec
     for spec in [
-        LanguageSpec("python", "tree_sitter_python", extensions=(".py", ".pyi", ".pyw"), comment_prefixes=("#",)),
+        LanguageSpec("python", "tree_sitter_python", extensions=(".py", ".pyi", ".pyw")),
         LanguageSpec("javascript", "tree_sitter_javascript", extensions=(".js", ".mjs", ".cjs", ".jsx"),
                      queries=("javascript", "ecmascript")),
         LanguageSpec("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts"),
@@ -41,8 +40,8 @@ LANGUAGES: dict[str, LanguageSpec] = {
         LanguageSpec("c", "tree_sitter_c", extensions=(".c", ".h"), queries=("c", "c_family")),
         LanguageSpec("cpp", "tree_sitter_cpp", extensions=(".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++",
                                                            ".ipp"), queries=("cpp", "c_family")),
-        LanguageSpec("ruby", "tree_sitter_ruby", extensions=(".rb", ".rake", ".gemspec"), comment_prefixes=("#",)),
-        LanguageSpec("bash", "tree_sitter_bash", extensions=(".sh", ".bash", ".zsh"), comment_prefixes=("#",)),
+        LanguageSpec("ruby", "tree_sitter_ruby", extensions=(".rb", ".rake", ".gemspec")),
+        LanguageSpec("bash", "tree_sitter_bash", extensions=(".sh", ".bash", ".zsh")),
         LanguageSpec("markdown", "tree_sitter_markdown", extensions=(".md", ".markdown")),
     ]
 }
