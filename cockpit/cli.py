@@ -237,14 +237,26 @@ def twin(host, port, latency_ms):
 @click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
 @cache_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out paths matching this gitignore pattern.")
-def watch(root, cache, exclude):
+@click.option("--llm", is_flag=True, help="Also refresh LLM summaries of what changed, once changes settle.")
+@click.option("--settle", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="With --llm: seconds without changes before the LLM is asked.")
+@click.option("--model", default=None, help=f"With --llm: Claude model (default: config `model`, else {DEFAULT_MODEL}).")
+@click.option("--max-cost", type=click.FloatRange(0), help="With --llm: most USD each LLM refresh may spend.")
+def watch(root, cache, exclude, llm, settle, model, max_cost):
     """Keep the pyramid of ROOT current as files change; one line per refresh. Ctrl-C stops."""
     with session(root, cache) as (config, store):
         def log(refresh: Refresh) -> None:
             click.echo(f"{time.strftime('%H:%M:%S')} {refresh.describe()}")
 
+        def llm_refresh():
+            stats = _llm_summaries(root, store, model or config.model or DEFAULT_MODEL,
+                                   _spend_cap(store, config, max_cost), DEFAULT_CONCURRENCY, "", False)
+            click.echo(f"{time.strftime('%H:%M:%S')} {stats.describe()}")
+            return stats
+
         watcher = Watcher(root, store, max_file_bytes=config.max_file_bytes,
-                          exclude=tuple(config.exclude) + exclude, on_refresh=log)
+                          exclude=tuple(config.exclude) + exclude, on_refresh=log,
+                          llm_refresh=llm_refresh if llm else None, settle_seconds=settle)
         click.echo(f"watching {root} (cache {store.path}); Ctrl-C stops", err=True)
         try:
             watcher.run()

@@ -44,13 +44,19 @@ class Refresh:
 
 class Watcher:
     def __init__(self, root: str, store: Store, max_file_bytes: int | None = None, exclude: tuple[str, ...] = (),
-                 on_refresh: Callable[[Refresh], None] | None = None):
+                 on_refresh: Callable[[Refresh], None] | None = None,
+                 llm_refresh: Callable[[], object] | None = None, settle_seconds: float = 30.0):
+        """`llm_refresh`, when given, re-asks the LLM for what went stale once changes have settled for
+        `settle_seconds`: a file saved ten times in a minute is paid for once."""
         self.root = os.path.realpath(root)
         self.store = store
         self.options = {"exclude": tuple(exclude)}
         if max_file_bytes:
             self.options["max_file_bytes"] = max_file_bytes
         self.on_refresh = on_refresh
+        self.llm_refresh = llm_refresh
+        self.settle_seconds = settle_seconds
+        self.llm_due: float | None = None  # when the pending LLM refresh may run
 
     def relative(self, path: str) -> str | None:
         real = os.path.abspath(path)
@@ -80,9 +86,20 @@ class Watcher:
 
     def _report(self, refresh: Refresh) -> Refresh:
         stats = refresh.stats
-        if self.on_refresh and (stats.files_parsed or stats.files_removed or stats.dirs_summarized):
-            self.on_refresh(refresh)
+        if stats.files_parsed or stats.files_removed or stats.dirs_summarized:
+            if self.on_refresh:
+                self.on_refresh(refresh)
+            if self.llm_refresh:
+                self.llm_due = time.monotonic() + self.settle_seconds  # every change restarts the wait
         return refresh
+
+    def settle(self, now: float | None = None) -> object | None:
+        """Run the pending LLM refresh if changes have been quiet long enough; its result, or None."""
+        now = time.monotonic() if now is None else now
+        if self.llm_due is None or now < self.llm_due:
+            return None
+        self.llm_due = None
+        return self.llm_refresh()
 
     def _structural(self, rel: str) -> bool:
         """A change that a per-file update cannot follow: ignore rules, or a directory."""
@@ -108,6 +125,7 @@ class Watcher:
                         caught_up = True
                     elif changes:
                         self.handle(path for _, path in changes)
+                    self.settle()  # in this thread: the cache connection is never shared
             except (OSError, RuntimeError):
                 # Lost events (queue overflow) or a watch that died: a full rescan by hashes, then watch again.
                 self.rescan()

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import re
 import sqlite3
 
@@ -411,3 +412,24 @@ def test_the_daily_budget_in_config_caps_a_run(sample_repo, twin):
     assert result.exit_code == 0, result.output
     assert len(twin.log) == 0
     assert json.loads(result.stdout)["summarizer"] == SUMMARIZER
+
+
+def test_the_watcher_asks_the_llm_once_after_changes_settle(sample_repo, store, twin):
+    """Ten saves of one file in a row: extractive refreshes at once, one LLM refresh after they settle."""
+    from cockpit.watch import Watcher
+
+    def refresh():
+        return llm.summarize(str(sample_repo), store, model=MODEL, api_key="k", base_url=twin.url)
+
+    assert refresh().calls == ALL_CALLS  # the whole pyramid once
+    watcher = Watcher(str(sample_repo), store, llm_refresh=refresh, settle_seconds=30)
+    path = sample_repo / "weather" / "cache.py"
+    before = len(twin.log)
+    for i in range(10):
+        path.write_text(path.read_text() + f"\n# save {i}\n")
+        watcher.handle([str(path)])
+        assert watcher.settle() is None  # still within the settle time: nothing asked
+    assert len(twin.log) == before
+    stats = watcher.settle(now=watcher.llm_due + 1)
+    assert stats.calls == 3 and len(twin.log) == before + 3  # the file, weather/ and the repo: once
+    assert watcher.settle(now=time.monotonic() + 3600) is None  # nothing pending any more
