@@ -2,9 +2,9 @@
 
 import asyncio
 import json
-import time
 import re
 import sqlite3
+import time
 
 import anthropic
 import pytest
