@@ -372,5 +372,23 @@ class _progress_bar:
             self.progress.stop()
 
 
+def run() -> None:
+    """The console script: like `main`, but a usage error is one line on stderr (exit 2)."""
+    try:
+        main.main(standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see: cockpit {exc.ctx.info_name} --help)" if exc.ctx and exc.ctx.parent else " (see: cockpit --help)"
+        click.echo(f"cockpit: usage: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("cockpit: aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 if __name__ == "__main__":
-    main()
+    run()
