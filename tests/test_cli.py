@@ -87,6 +87,7 @@ def test_bad_usage_exits_2(args, sample_repo):
     done = cockpit(*args, cwd=sample_repo)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("cockpit: usage:") and done.stderr.count("\n") == 1
 
 
 def test_path_that_is_not_a_directory_is_bad_usage(sample_repo):
