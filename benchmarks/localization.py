@@ -2,7 +2,7 @@
 
     python benchmarks/localization.py --cases ../shared/eval/dev-localization.jsonl \
         --git pallets/click=GITDIR --git encode/httpx=GITDIR --git sphinx-doc/sphinx=GITDIR \
-        [--budgets 1000 4000 16000] [--work /tmp/loc] [--only REPO] [--limit N] [--out FILE]
+        [--budgets 1000 4000 16000] [--work DIR] [--only REPO] [--limit N] [--out FILE]
 
 For every case the parent tree is exported once into --work (nothing of the evaluation
 repositories goes near this project), its pyramid is built with a cache beside the tree,
@@ -28,11 +28,13 @@ import collections
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -307,7 +309,8 @@ def main() -> None:
     parser.add_argument("--git", action="append", default=[], metavar="OWNER/NAME=GITDIR",
                         help="a full-history git directory for a repository of the set (repeat)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1000, 4000, 16000])
-    parser.add_argument("--work", default="/tmp/loc", help="where exported trees and caches go (default /tmp/loc)")
+    default_work = os.path.join(tempfile.gettempdir(), "cockpit-localization")
+    parser.add_argument("--work", default=default_work, help=f"where exported trees and caches go (default {default_work})")
     parser.add_argument("--only", action="append", help="run only this repository (repeatable)")
     parser.add_argument("--limit", type=int, help="at most N cases per repository")
     parser.add_argument("--out", help="write per-case results as JSON here")
