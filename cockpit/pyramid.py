@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from cockpit.scan import content_hash as content_hash_of
 from summarizers import extractive, plaintext
 from summarizers import outline as outline_module
 from summarizers.languages import QUERY_DIR
-from summarizers.outline import OUTLINE_VERSION, Outline, outline, supported
+from summarizers.outline import IDENTIFIER, OUTLINE_VERSION, Outline, outline, supported
 
 LEVELS = ("2", "4", "8", "16", "32", "64", "outline", "source")
 
@@ -177,14 +176,13 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
 
 SUPPORTING_DIRS = {"test", "tests", "testing", "docs", "doc", "examples", "benchmarks", "scripts", "tools", "vendor"}
 CALLERS = ("function", "method", "macro")
-_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
 
 
 def _local_uses(data: bytes, symbol, local_names: set[str]) -> list[str]:
     """Other symbols of the same file that an undocumented function uses, in order of first use:
     what it does, told by what it calls."""
     seen: dict[str, None] = {}
-    for match in _IDENTIFIER.finditer(data, symbol.start_byte, symbol.end_byte):
+    for match in IDENTIFIER.finditer(data, symbol.start_byte, symbol.end_byte):
         name = match.group().decode()
         if name in local_names and name != symbol.name:
             seen.setdefault(name)

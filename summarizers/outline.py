@@ -42,7 +42,7 @@ WRAPPERS = {
 }
 # Siblings that may stand between a doc comment and its definition (Rust `#[...]`, TS `@dec`).
 ATTRIBUTES = {"attribute_item", "decorator"}
-_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")
+IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{2,}")  # names worth a reference: 3+ characters
 
 
 @dataclass
@@ -111,7 +111,7 @@ def outline(data: bytes, lang: str) -> Outline:
         definitions = _heading_spans(definitions, root)
     result.symbols = _nest(definitions, scopes, lang)
     result.doc = _file_doc(root, lang)
-    result.references = sorted({m.decode() for m in _IDENTIFIER.findall(data)})
+    result.references = sorted({m.decode() for m in IDENTIFIER.findall(data)})
     return result
 
 
