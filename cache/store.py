@@ -28,7 +28,7 @@ from pathlib import Path
 import platformdirs
 import sqlite_utils
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"
 
@@ -98,7 +98,7 @@ LEDGER_COLUMNS = {
     "cost_usd": float,  # NULL when the model has no known price
 }
 # Tables that record what was paid for, and survive a rebuild of the cache.
-KEPT_TABLES = ("ledger", "llm_summaries", "llm_batches")
+KEPT_TABLES = ("ledger", "llm_summaries", "llm_batches", "jobs", "job_steps", "job_events")
 _PAID_SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_summaries (
     id TEXT, input_hash TEXT, model TEXT, prompt TEXT, summaries TEXT, created_at REAL,
@@ -106,6 +106,18 @@ CREATE TABLE IF NOT EXISTS llm_summaries (
 CREATE INDEX IF NOT EXISTS idx_ledger_started ON ledger (started_at);
 CREATE TABLE IF NOT EXISTS llm_batches (
     id TEXT PRIMARY KEY, job TEXT, model TEXT, created_at REAL, state TEXT, entries TEXT);
+"""
+# Jobs (cockpit/jobs.py): what they were asked, where they are, what their finished steps bought.
+_JOBS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY, kind TEXT, title TEXT, inputs TEXT, state TEXT, done INTEGER, total INTEGER,
+    created_at REAL, started_at REAL, ended_at REAL, updated_at REAL, pid INTEGER, cancel INTEGER,
+    error TEXT, outputs TEXT);
+CREATE TABLE IF NOT EXISTS job_steps (
+    job INTEGER, name TEXT, result TEXT, finished_at REAL, PRIMARY KEY (job, name));
+CREATE TABLE IF NOT EXISTS job_events (
+    id INTEGER PRIMARY KEY, job INTEGER, at REAL, level TEXT, message TEXT);
+CREATE INDEX IF NOT EXISTS idx_job_events ON job_events (job, id);
 """
 # Full-text search over files (BM25 via SQLite FTS5), kept in step with `files` by triggers.
 _SEARCH_SCHEMA = """
@@ -181,6 +193,7 @@ class Store:
             + _SEARCH_SCHEMA
             + _table_sql("ledger", LEDGER_COLUMNS, "id")
             + _PAID_SCHEMA
+            + _JOBS_SCHEMA
             + f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'), ('generation', '0');"
             "COMMIT;"
         )

@@ -19,6 +19,7 @@ from click_default_group import DefaultGroup
 from cache.store import CacheError, Store, default_cache_path
 from cockpit.config import Config, ConfigError
 from cockpit.context import ContextError, build_context, render_zoom, resolve_node
+from cockpit.jobs import Job, Jobs
 from cockpit.pyramid import LEVELS, build, source_tokens
 from cockpit.render import load_tree, to_json, to_markdown
 from cockpit.watch import Refresh, Watcher, watch_in_background
@@ -69,9 +70,16 @@ def session(root: str, cache: str | None = None, rebuild: bool = False):
 
 
 def refresh(root: str, store: Store, config: Config, quiet: bool = False, subpath: str = "",
-            workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = ()):
+            workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = (),
+            job: Job | None = None):
     """Bring the pyramid up to date (only what changed is rebuilt), with a progress bar on a terminal."""
-    with _progress_bar(sys.stderr.isatty() and not quiet) as progress:
+    with _progress_bar(sys.stderr.isatty() and not quiet) as bar:
+        def progress(done: int, total: int) -> None:
+            if bar:
+                bar(done, total)
+            if job:
+                job.progress(done, total)
+
         return build(root, store, subpath=subpath, workers=workers or config.workers,
                      max_file_bytes=max_file_size or config.max_file_bytes, progress=progress,
                      exclude=tuple(config.exclude) + tuple(exclude))
@@ -118,13 +126,18 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache
     if llm is None:
         llm = batch or bool(os.environ.get("ANTHROPIC_API_KEY"))
     with session(root, cache, rebuild) as (config, store):
-        stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude)
-        if llm:
-            cap = _spend_cap(store, config, max_cost)
-            llm_stats = _llm_summaries(root, store, model or config.model or DEFAULT_MODEL, cap, concurrency, subpath,
-                                       batch)
-            if not quiet:
-                click.echo(f"cockpit: {llm_stats.describe()}", err=True)
+        title = f"summarize {subpath or '.'}" + (" with Claude" if llm else "")
+        with Jobs(store).create("summarize", title, {"root": root, "subpath": subpath, "llm": llm}).running() as job:
+            stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude, job)
+            job.outputs = {"files": stats.files_total, "parsed": stats.files_parsed, "skipped": stats.skipped,
+                           "seconds": round(stats.seconds, 3)}
+            if llm:
+                cap = _spend_cap(store, config, max_cost)
+                llm_stats = _llm_summaries(root, store, model or config.model or DEFAULT_MODEL, cap, concurrency,
+                                           subpath, batch, job.ledger_job)
+                job.outputs["llm"] = llm_stats.describe()
+                if not quiet:
+                    click.echo(f"cockpit: {llm_stats.describe()}", err=True)
         tree = load_tree(store, root, subpath, depth)
         if tree is None:
             raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
@@ -275,14 +288,14 @@ def _spend_cap(store: Store, config: Config, max_cost: float | None) -> float | 
     return min(caps) if caps else None
 
 
-def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch):
+def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch, job=None):
     import anthropic  # the SDK loads only when an LLM is asked for
 
     from summarizers import llm
 
     try:
         return llm.summarize(root, store, model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath,
-                             batch=batch)
+                             batch=batch, job=job)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except llm.NoApiKey as exc:
@@ -319,9 +332,116 @@ def spend(since, by, fmt, root, cache):
     for row in rows:
         cost = f"{row['cost_usd']:.4f}" + (f" (+{row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else "")
         table.append([row["group"]] + [f"{row[name]:,}" for name, _ in columns] + [cost])
+    _print_table(table, right=tuple(range(1, len(table[0]))))
+
+
+@main.group(cls=DefaultGroup, default="list", default_if_no_args=True)
+def jobs() -> None:
+    """Summary builds, watch refreshes, semports and transfusions: list, show, cancel, resume."""
+
+
+@jobs.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include watch refreshes.")
+@click.option("--limit", type=click.IntRange(1), default=30, show_default=True, help="Newest jobs to show.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@repo_option
+@cache_option
+def jobs_list(show_all, limit, fmt, root, cache):
+    """The newest jobs of this repository, with state, progress and spend."""
+    from cockpit.jobs import Jobs
+
+    with session(root, cache) as (_, store):
+        rows = Jobs(store).list(limit, include_routine=show_all)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no jobs yet", err=True)
+        return
+    table = [["ID", "KIND", "STATE", "PROGRESS", "COST USD", "STARTED", "TITLE"]]
+    for job in rows:
+        table.append([str(job["id"]), job["kind"], job["state"], _job_progress(job), f"{job['spend']['cost_usd']:.4f}",
+                      time.strftime("%m-%d %H:%M", time.localtime(job["created_at"])), job["title"]])
+    _print_table(table, right=(3, 4))
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@repo_option
+@cache_option
+def jobs_show(job_id, fmt, root, cache):
+    """One job: its inputs, state, spend, event log and outputs."""
+    from cockpit.jobs import JobError, Jobs
+
+    with session(root, cache) as (_, store):
+        try:
+            job = Jobs(store).get(job_id)
+        except JobError as exc:
+            raise Failure(str(exc)) from None
+        events = Jobs(store).events(job_id)
+    if fmt == "json":
+        click.echo(json.dumps({**job, "events": events}, indent=2))
+        return
+    spent = job["spend"]
+    click.echo(f"job {job['id']} · {job['kind']} · {job['state']} · {job['title']}")
+    click.echo(f"progress {_job_progress(job)} · {spent['calls']} LLM calls, {spent['input_tokens']:,} tokens in, "
+               f"{spent['output_tokens']:,} out, ${spent['cost_usd']:.4f}")
+    if job["error"]:
+        click.echo(f"error: {job['error']}")
+    click.echo(f"inputs: {json.dumps(job['inputs'])}")
+    for event in events:
+        if event["level"] != "debug":
+            click.echo(f"{time.strftime('%H:%M:%S', time.localtime(event['at']))} {event['level']:<7} {event['message']}")
+    if job["outputs"]:
+        click.echo(f"outputs: {json.dumps(job['outputs'], indent=2)}")
+
+
+@jobs.command("cancel")
+@click.argument("job_id", type=int)
+@repo_option
+@cache_option
+def jobs_cancel(job_id, root, cache):
+    """Stop a job: a running one at its next step (from any process), a queued one at once."""
+    from cockpit.jobs import JobError, Jobs
+
+    with session(root, cache) as (_, store):
+        try:
+            job = Jobs(store).cancel(job_id)
+        except JobError as exc:
+            raise Failure(str(exc)) from None
+    click.echo(f"job {job_id}: {'cancel requested' if job['state'] == 'running' else job['state']}")
+
+
+@jobs.command("resume")
+@click.argument("job_id", type=int)
+@repo_option
+@cache_option
+def jobs_resume(job_id, root, cache):
+    """Run a failed, cancelled or interrupted job again from its last finished step."""
+    from cockpit.jobs import JobError, Jobs, runner
+
+    with session(root, cache) as (_, store):
+        try:
+            job = Jobs(store).resume(job_id)
+        except JobError as exc:
+            raise Failure(str(exc)) from None
+        result = job.run(runner(job.kind))
+    click.echo(f"job {job_id}: {result['state']}" + (f" ({result['error']})" if result["error"] else ""))
+    if result["state"] != "done":
+        sys.exit(1)
+
+
+def _job_progress(job: dict) -> str:
+    return f"{job['done'] or 0}/{job['total']}" if job["total"] else str(job["done"] or 0)
+
+
+def _print_table(table: list[list[str]], right: tuple[int, ...] = ()) -> None:
+    """Columns padded to their widest cell; the first column and those not in `right` are left-aligned."""
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
-        click.echo("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+        click.echo("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                             for i, (cell, w) in enumerate(zip(line, widths))).rstrip())
 
 
 def _write(text: str, out: str | None) -> None:

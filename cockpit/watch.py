@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cache.store import Store
+from cockpit.jobs import Jobs
 from cockpit.pyramid import BuildStats, build, update_paths
 from cockpit.scan import ALWAYS_SKIPPED_DIRS, IGNORE_FILES
 
@@ -87,6 +88,8 @@ class Watcher:
     def _report(self, refresh: Refresh) -> Refresh:
         stats = refresh.stats
         if stats.files_parsed or stats.files_removed or stats.dirs_summarized:
+            Jobs(self.store).record("refresh", refresh.describe(), refresh.seconds,
+                                    {"paths": refresh.paths[:50], "full": refresh.full})
             if self.on_refresh:
                 self.on_refresh(refresh)
             if self.llm_refresh:

@@ -1,0 +1,270 @@
+"""Jobs: long pieces of work (summary builds, watch refreshes, semports, gene transfusions)
+that every face can see, stop and take up again.
+
+A job lives in the repo's cache database: its kind, inputs, state, progress, an event log,
+its outputs, and the results of its finished steps. Its spend is the ledger rows whose `job`
+column holds the job's id. A runner does its work in named steps:
+
+    def run_semport(job: Job) -> dict:
+        for path in files:
+            ported = job.step(f"port {path}", lambda: port(path))  # done before? returned, not redone
+        return {"manifest": ...}  # the job's outputs
+
+so a job whose process died resumes (`cockpit jobs resume ID`) from its last finished step
+without paying again for what those steps bought. Cancelling is cooperative: another process
+(or the app) sets a flag that the runner sees at its next step or progress report.
+
+States: queued, running, done, failed, cancelled. A job left "running" by a process that is
+gone is reported as failed ("interrupted") and can be resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from cache.store import Store
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled")
+# kind -> "module:function" taking a Job and returning its outputs; imported only when a job runs.
+RUNNERS = {
+    "semport": "cockpit.semport:run_job",
+    "transfuse": "cockpit.transfuse:run_job",
+}
+# Jobs that run often and carry little (a watch refresh per save): only the newest are kept.
+ROUTINE_KINDS = ("refresh",)
+ROUTINE_KEPT = 100
+
+
+class JobError(Exception):
+    """A job that cannot be found, or cannot do what was asked of it now."""
+
+
+class JobCancelled(Exception):
+    """Raised inside a runner at its next step or progress report once the job is cancelled."""
+
+
+class Jobs:
+    """The jobs of one cache database."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.conn = store.db.conn
+
+    def create(self, kind: str, title: str, inputs: dict | None = None) -> Job:
+        now = time.time()
+        with self.conn:
+            cursor = self.conn.execute(
+                "INSERT INTO jobs (kind, title, inputs, state, done, total, created_at, updated_at, cancel) "
+                "VALUES (?, ?, ?, 'queued', 0, NULL, ?, ?, 0)", [kind, title, json.dumps(inputs or {}), now, now])
+            if kind in ROUTINE_KINDS:
+                self.conn.execute("DELETE FROM job_events WHERE job IN (SELECT id FROM jobs WHERE kind = ? AND "
+                                  "id <= ?)", [kind, cursor.lastrowid - ROUTINE_KEPT])
+                self.conn.execute("DELETE FROM jobs WHERE kind = ? AND id <= ?", [kind, cursor.lastrowid - ROUTINE_KEPT])
+        return Job(self, cursor.lastrowid, kind, inputs or {})
+
+    def record(self, kind: str, title: str, seconds: float, outputs: dict | None = None) -> int:
+        """Write down a short job that has already finished (a watch refresh); its id."""
+        job = self.create(kind, title)
+        now = time.time()
+        with self.conn:
+            self.conn.execute("UPDATE jobs SET state = 'done', done = 1, total = 1, pid = ?, started_at = ?, "
+                              "ended_at = ?, updated_at = ?, outputs = ? WHERE id = ?",
+                              [os.getpid(), now - seconds, now, now, json.dumps(outputs or {}), job.id])
+        return job.id
+
+    def get(self, job_id: int) -> dict:
+        row = self.conn.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
+        if row is None:
+            raise JobError(f"no job {job_id} in this cache (see: cockpit jobs)")
+        return self._describe(row)
+
+    def list(self, limit: int = 50, include_routine: bool = True) -> list[dict]:
+        where = "" if include_routine else f"WHERE kind NOT IN ({', '.join('?' * len(ROUTINE_KINDS))})"
+        args = [] if include_routine else list(ROUTINE_KINDS)
+        rows = self.conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [self._describe(row) for row in rows]
+
+    def events(self, job_id: int, after: int = 0) -> list[dict]:
+        rows = self.conn.execute("SELECT id, at, level, message FROM job_events WHERE job = ? AND id > ? ORDER BY id",
+                                 [job_id, after])
+        return [{"id": i, "at": at, "level": level, "message": message} for i, at, level, message in rows]
+
+    def steps(self, job_id: int) -> dict[str, Any]:
+        rows = self.conn.execute("SELECT name, result FROM job_steps WHERE job = ? ORDER BY finished_at", [job_id])
+        return {name: json.loads(result) for name, result in rows}
+
+    def cancel(self, job_id: int) -> dict:
+        """Ask a running job to stop at its next step; a queued or interrupted one stops at once."""
+        job = self.get(job_id)
+        if job["state"] in ("done", "cancelled"):
+            raise JobError(f"job {job_id} is already {job['state']}")
+        with self.conn:
+            self.conn.execute("UPDATE jobs SET cancel = 1, updated_at = ? WHERE id = ?", [time.time(), job_id])
+            if job["state"] != "running":
+                self.conn.execute("UPDATE jobs SET state = 'cancelled', ended_at = ? WHERE id = ?", [time.time(), job_id])
+        self._event(job_id, "warning", "cancel requested" if job["state"] == "running" else "cancelled")
+        return self.get(job_id)
+
+    def resume(self, job_id: int) -> Job:
+        """The job again, ready to run from its last finished step."""
+        job = self.get(job_id)
+        if job["state"] == "running":
+            raise JobError(f"job {job_id} is running (pid {job['pid']}); cancel it first")
+        if job["state"] == "done":
+            raise JobError(f"job {job_id} is done; nothing to resume")
+        if job["kind"] not in RUNNERS:
+            raise JobError(f"job {job_id} ({job['kind']}) cannot be resumed; run its command again")
+        with self.conn:
+            self.conn.execute("UPDATE jobs SET state = 'queued', cancel = 0, error = NULL, ended_at = NULL, "
+                              "updated_at = ? WHERE id = ?", [time.time(), job_id])
+        self._event(job_id, "info", f"resumed with {len(self.steps(job_id))} finished steps kept")
+        return Job(self, job_id, job["kind"], job["inputs"])
+
+    def spend(self, job_id: int) -> dict:
+        row = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(input_tokens + cache_write_tokens + cache_read_tokens), 0), "
+            "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0) FROM ledger WHERE job = ?",
+            [str(job_id)]).fetchone()
+        return {"calls": row[0], "input_tokens": row[1], "output_tokens": row[2], "cost_usd": row[3]}
+
+    def _describe(self, row) -> dict:
+        names = [d[0] for d in self.conn.execute("SELECT * FROM jobs LIMIT 0").description]
+        job = dict(zip(names, row))
+        job["inputs"] = json.loads(job["inputs"] or "{}")
+        job["outputs"] = json.loads(job["outputs"]) if job["outputs"] else None
+        if job["state"] == "running" and not _alive(job["pid"]):
+            job["state"], job["error"] = "failed", job["error"] or "interrupted: its process exited"
+        job["spend"] = self.spend(job["id"])
+        return job
+
+    def _event(self, job_id: int, level: str, message: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT INTO job_events (job, at, level, message) VALUES (?, ?, ?, ?)",
+                              [job_id, time.time(), level, message])
+
+
+class Job:
+    """One job, as its runner sees it."""
+
+    def __init__(self, jobs: Jobs, job_id: int, kind: str, inputs: dict):
+        self.jobs, self.id, self.kind, self.inputs = jobs, job_id, kind, inputs
+        self._finished = jobs.steps(job_id)
+        self._last_check = self._last_write = 0.0
+        self._pending: tuple[int, int | None] | None = None
+        self.outputs: dict | None = None  # what the job hands back, saved when it ends
+
+    @property
+    def ledger_job(self) -> str:
+        """What the ledger's `job` column holds for this job's calls."""
+        return str(self.id)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.jobs._event(self.id, level, message)
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        """Record how far the job is; written at most a few times a second, the last figures always."""
+        self._pending = (done, total)
+        now = time.monotonic()
+        if now - self._last_write >= 0.25 or (total is not None and done >= total):
+            self._progress_flush()
+        self.check_cancelled()
+
+    def _progress_flush(self) -> None:
+        if self._pending is None:
+            return
+        done, total = self._pending
+        self._pending, self._last_write = None, time.monotonic()
+        with self.jobs.conn:
+            self.jobs.conn.execute("UPDATE jobs SET done = ?, total = COALESCE(?, total), updated_at = ? WHERE id = ?",
+                                   [done, total, time.time(), self.id])
+
+    def check_cancelled(self) -> None:
+        now = time.monotonic()
+        if now - self._last_check < 0.2:  # a flag read per progress tick would cost more than the tick
+            return
+        self._last_check = now
+        if self.jobs.conn.execute("SELECT cancel FROM jobs WHERE id = ?", [self.id]).fetchone()[0]:
+            raise JobCancelled(f"job {self.id} cancelled")
+
+    def done_step(self, name: str) -> bool:
+        return name in self._finished
+
+    def step(self, name: str, work: Callable[[], Any]) -> Any:
+        """The result of step `name`: remembered from an earlier run, or computed now and remembered.
+
+        The result must be JSON-serializable; a step that raises is not remembered.
+        """
+        if name in self._finished:
+            return self._finished[name]
+        self._last_check = 0.0
+        self.check_cancelled()
+        result = work()
+        with self.jobs.conn:
+            self.jobs.conn.execute("INSERT OR REPLACE INTO job_steps VALUES (?, ?, ?, ?)",
+                                   [self.id, name, json.dumps(result), time.time()])
+        self._finished[name] = result
+        return result
+
+    def run(self, work: Callable[[Job], dict | None]) -> dict:
+        """Run `work(self)` as this job and return the job's record, whether it finished, failed or was cancelled."""
+        try:
+            with self.running():
+                self.outputs = work(self)
+        except (JobCancelled, Exception):  # noqa: BLE001 - recorded in the job; the record says how it ended
+            pass
+        return self.jobs.get(self.id)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Job]:
+        """The job is running inside this block: how it leaves the block is how the job ends."""
+        now = time.time()
+        with self.jobs.conn:
+            self.jobs.conn.execute("UPDATE jobs SET state = 'running', pid = ?, started_at = COALESCE(started_at, ?), "
+                                   "updated_at = ? WHERE id = ?", [os.getpid(), now, now, self.id])
+        try:
+            yield self
+        except JobCancelled:
+            self._end("cancelled", None, None)
+            self.log("cancelled", "warning")
+            raise
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
+            self._end("cancelled" if isinstance(exc, KeyboardInterrupt) else "failed", None, reason)
+            self.log(reason, "error")
+            if not isinstance(exc, KeyboardInterrupt):
+                self.log("".join(traceback.format_exception(exc))[-4000:], "debug")
+            raise
+        self._end("done", self.outputs, None)
+
+    def _end(self, state: str, outputs: dict | None, error: str | None) -> None:
+        self._progress_flush()
+        with self.jobs.conn:
+            self.jobs.conn.execute(
+                "UPDATE jobs SET state = ?, outputs = COALESCE(?, outputs), error = ?, ended_at = ?, updated_at = ? "
+                "WHERE id = ?", [state, json.dumps(outputs) if outputs is not None else None, error, time.time(),
+                                 time.time(), self.id])
+
+
+def runner(kind: str) -> Callable[[Job], dict | None]:
+    module, _, name = RUNNERS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
