@@ -35,7 +35,7 @@ class Failure(click.ClickException):
         click.echo(f"cockpit: error: {self.format_message()}", err=True)
 
 
-@click.group(cls=DefaultGroup, default="summarize", default_if_no_args=True)
+@click.group(cls=DefaultGroup, default="tui", default_if_no_args=True)
 @click.version_option(package_name="cockpit")
 def main() -> None:
     """Cockpit: pyramid summaries of a repository, and the right context for coding agents."""
@@ -157,6 +157,30 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache
 
 
 @main.command()
+@click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
+@cache_option
+@click.option("--theme", type=click.Choice(["dark", "light", "high-contrast"]),
+              help="Colour theme (default: config `theme`, else the last one chosen).")
+@click.option("--llm/--no-llm", default=None,
+              help="Summaries from Claude (default: when ANTHROPIC_API_KEY is set) or the built-in summarizer.")
+@click.option("--no-watch", is_flag=True, help="Do not follow changes to the repository.")
+def tui(root, cache, theme, llm, no_watch):
+    """Open the full-screen cockpit on ROOT (default: .): pyramid, detail, context preview, jobs, burn."""
+    from cockpit.tui.app import CockpitApp
+
+    if not sys.stdout.isatty():
+        raise click.UsageError("the cockpit needs a terminal; for a pipe, use `cockpit summarize`")
+    try:
+        config = Config.load(root)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    path = Path(cache or config.cache or default_cache_path(root))
+    open_store(root, config, str(path), False).close()  # a damaged cache fails here, in one line
+    llm = bool(os.environ.get("ANTHROPIC_API_KEY")) if llm is None else llm
+    CockpitApp(root, path, theme=theme, llm=llm, watch=not no_watch).run()
+
+
+@main.command()
 @click.argument("task")
 @click.option("--budget", type=click.IntRange(50), default=4000, show_default=True, help="Tokens the output may use.")
 @click.option("--focus", multiple=True, metavar="PATH|SYMBOL", help="Pin a file, directory or symbol (repeatable).")
@@ -174,6 +198,7 @@ def context(task, budget, focus, fmt, explain, root, cache, quiet):
         except ContextError as exc:
             raise click.BadParameter(str(exc)) from None
         click.echo(result.text, nl=False)
+    _record_served(root, "context", result.text)
 
 
 @main.command()
@@ -191,7 +216,16 @@ def zoom(target, view, root, cache, quiet):
         except ContextError as exc:
             raise click.BadParameter(str(exc), param_hint="PATH[:SYMBOL]") from None
         source_tokens(root, store, [node])
-        click.echo(render_zoom(root, node, view), nl=False)
+        text = render_zoom(root, node, view)
+        click.echo(text, nl=False)
+    _record_served(root, "zoom", text)
+
+
+def _record_served(root: str, tool: str, text: str) -> None:
+    """Note the answer in the per-user table `cockpit burn` reads (never fails the command)."""
+    from cockpit.agents import record_served
+
+    record_served("cli", root, tool, text)
 
 
 @main.command("mcp")
@@ -335,6 +369,141 @@ def spend(since, by, fmt, root, cache):
     _print_table(table, right=tuple(range(1, len(table[0]))))
 
 
+@main.command()
+@click.option("--live", is_flag=True, help="Redraw in place every second; Ctrl-C stops.")
+@click.option("--since", default="today", show_default=True, metavar="today|5h|7d|all",
+              help="Only messages in this window.")
+@click.option("--by", type=click.Choice(["session", "model", "project", "day"]), default="session",
+              show_default=True, help="One row per session, model, project or day.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@click.option("--budget", type=click.FloatRange(0, min_open=True), metavar="USD",
+              help="Daily budget (default: agent_daily_budget in the user's cockpit.toml, else 1000).")
+@click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Claude Code config or projects dir to read (repeatable; default: $CLAUDE_CONFIG_DIR, else ~/.claude).")
+def burn(live, since, by, fmt, budget, claude_dirs):
+    """What coding agents (Claude Code) spend, from their session logs: tokens and cost per session, model,
+    project or day, the rate now, the 5-hour block, the daily budget, and the context Cockpit served."""
+    from cockpit.agents import AgentBurn, AgentsError, daily_budget
+    from cockpit.ledger import parse_since
+
+    try:
+        parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    if live and fmt == "json":
+        raise click.UsageError("--live redraws a table: leave out --format json")
+    try:
+        daily = daily_budget(budget)
+        tracker = AgentBurn(roots=claude_dirs or None)
+    except AgentsError as exc:
+        raise Failure(str(exc)) from None
+    except OSError as exc:
+        raise Failure(f"agent index: {exc.strerror or exc}") from None
+
+    def take() -> tuple:
+        stats = tracker.refresh()
+        return tracker.snapshot(since, by, daily), stats
+
+    try:
+        with contextlib.closing(tracker):
+            if live:
+                _burn_live(lambda: _burn_text(tracker, *take()))
+            elif fmt == "json":
+                click.echo(json.dumps(_burn_json(tracker, *take()), indent=2))
+            else:
+                click.echo(_burn_text(tracker, *take()))
+    except sqlite3.Error as exc:
+        raise Failure(f"agent index {tracker.db_path}: {exc}") from None
+
+
+def _burn_live(frame) -> None:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    try:
+        with Live(Text(frame()), console=Console(), auto_refresh=False) as live:
+            while True:
+                time.sleep(1.0)
+                live.update(Text(frame()), refresh=True)
+    except KeyboardInterrupt:
+        pass
+
+
+def _burn_text(tracker, snap, stats) -> str:
+    report = snap.report
+    if not report.rows and not stats.files_seen:
+        return (f"no Claude Code session files in {', '.join(map(str, tracker.projects_dirs))} "
+                "(set CLAUDE_CONFIG_DIR or pass --claude-dir)")
+    when = "all time" if report.since is None else f"since {_when(report.since, snap.now)}"
+    lines = [f"agent usage, {when}, by {report.by} ({stats.files_seen} session files)"]
+    if report.rows:
+        lines += _table_lines(*_burn_table(report, snap.now))
+    else:
+        lines.append("no agent messages in this window")
+    lines += [snap.rate.describe(), snap.block.describe(snap.now) if snap.block else "5-hour block: none active",
+              snap.budget.describe()]
+    total = report.total
+    if report.served_answers:
+        lines.append(f"context served by cockpit: {total.served_tokens:,} tokens in {report.served_answers} answers; "
+                     f"the agents took in {report.served_input_tokens:,} tokens (input and cache) in those projects")
+    else:
+        lines.append("context served by cockpit: none in this window")
+    if any(report.skipped.values()):
+        lines.append("skipped lines: " + ", ".join(f"{n} {kind.replace('_', ' ')}"
+                                                   for kind, n in report.skipped.items() if n))
+    return "\n".join(lines)
+
+
+def _burn_table(report, now: float) -> tuple[list[list[str]], tuple[int, ...]]:
+    """The rows and the total, and which columns are right-aligned; the label columns depend on --by."""
+    by = report.by
+    labels = {"session": ["SESSION", "PROJECT", "MODEL"], "model": ["MODEL", "SESSIONS"],
+              "project": ["PROJECT", "SESSIONS", "MODEL"], "day": ["DAY", "SESSIONS"]}[by]
+    table = [labels + ["MSGS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "COST USD"]
+             + (["SERVED"] if by == "project" else []) + ["LAST"]]
+    home = str(Path.home())
+    for row in report.rows + [report.total]:
+        project = row.project or ""
+        project = "~" + project[len(home):] if home != "/" and project.startswith(home + "/") else project
+        model = (row.model or "") + (f" +{len(row.models) - 1}" if len(row.models) > 1 else "")
+        if row is report.total:
+            label = ["total"] + [""] * (len(labels) - 1) if by == "session" else ["total", str(row.sessions), ""]
+        else:
+            label = {"session": [row.key[:8], project, model], "project": [project, str(row.sessions), model]}.get(
+                by, [row.key, str(row.sessions)])
+        if row.unpriced and row.unpriced == row.messages:
+            cost = "unpriced"
+        else:
+            cost = f"{row.cost_usd:,.2f}" + (f" (+{row.unpriced} unpriced)" if row.unpriced else "")
+        figures = [f"{row.messages:,}", f"{row.input_tokens:,}", f"{row.output_tokens:,}",
+                   f"{row.cache_write_tokens:,}", f"{row.cache_read_tokens:,}", cost]
+        served = [f"{row.served_tokens or 0:,}"] if by == "project" else []
+        table.append(label[:len(labels)] + figures + served + [_when(row.last_seen, now) if row.messages else ""])
+    right = tuple(i for i, title in enumerate(table[0]) if title not in ("SESSION", "PROJECT", "MODEL", "DAY", "LAST"))
+    return table, right
+
+
+def _when(ts: float, now: float) -> str:
+    """HH:MM today, else the date too."""
+    same_day = time.strftime("%Y-%m-%d", time.localtime(ts)) == time.strftime("%Y-%m-%d", time.localtime(now))
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def _burn_json(tracker, snap, stats) -> dict:
+    from dataclasses import asdict
+
+    report = snap.report
+    return {
+        "now": snap.now, "since": report.since, "by": report.by, "looked_in": [str(p) for p in tracker.projects_dirs],
+        "rows": [asdict(row) for row in report.rows], "total": asdict(report.total), "rate": asdict(snap.rate),
+        "block": asdict(snap.block) if snap.block else None, "budget": asdict(snap.budget),
+        "served": {"answers": report.served_answers, "tokens": report.total.served_tokens,
+                   "agent_input_tokens": report.served_input_tokens, "by_root": [asdict(s) for s in snap.served]},
+        "skipped": report.skipped, "refresh": asdict(stats),
+    }
+
+
 @main.group(cls=DefaultGroup, default="list", default_if_no_args=True)
 def jobs() -> None:
     """Summary builds, watch refreshes, semports and transfusions: list, show, cancel, resume."""
@@ -437,11 +606,15 @@ def _job_progress(job: dict) -> str:
 
 
 def _print_table(table: list[list[str]], right: tuple[int, ...] = ()) -> None:
+    for line in _table_lines(table, right):
+        click.echo(line)
+
+
+def _table_lines(table: list[list[str]], right: tuple[int, ...] = ()) -> list[str]:
     """Columns padded to their widest cell; the first column and those not in `right` are left-aligned."""
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-    for line in table:
-        click.echo("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                             for i, (cell, w) in enumerate(zip(line, widths))).rstrip())
+    return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(line, widths))).rstrip() for line in table]
 
 
 def _write(text: str, out: str | None) -> None:

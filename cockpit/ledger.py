@@ -174,3 +174,14 @@ def burn(store: Store, window: float = 3600.0, now: float | None = None) -> dict
 def _empty(group: str) -> dict:
     return {"group": group, "calls": 0, "failed": 0, "unfinished": 0, **dict.fromkeys(TOKEN_FIELDS, 0),
             "cost_usd": 0.0, "unpriced_calls": 0}
+
+
+def per_minute(store: Store, minutes: int = 60, now: float | None = None) -> list[int]:
+    """Tokens (all kinds) of the calls started in each of the last `minutes` minutes, oldest first."""
+    now = time.time() if now is None else now
+    start = now - minutes * 60
+    series = [0] * minutes
+    for row in store.ledger_rows(start):
+        slot = min(minutes - 1, int((row["started_at"] - start) // 60))
+        series[slot] += sum(row[name] or 0 for name in TOKEN_FIELDS)
+    return series

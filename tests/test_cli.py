@@ -69,8 +69,15 @@ def test_piped_output_is_only_the_result(sample_repo):
     assert done.stdout.startswith("# repo/")
 
 
-def test_bare_cockpit_summarizes_the_current_directory(sample_repo):
+def test_bare_cockpit_opens_the_app_and_says_so_without_a_terminal(sample_repo):
     done = cockpit(cwd=sample_repo)
+    assert done.returncode == 2
+    assert "needs a terminal" in done.stderr and "cockpit summarize" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_summarize_creates_the_cache_kept_out_of_git(sample_repo):
+    done = cockpit("summarize", cwd=sample_repo)
     assert done.returncode == 0, done.stderr
     assert "weather/" in done.stdout
     assert (sample_repo / ".cockpit" / "cache.sqlite").exists()

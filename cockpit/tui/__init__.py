@@ -1,0 +1,1 @@
+"""The full-screen app (Textual): `cockpit` or `cockpit tui PATH`."""

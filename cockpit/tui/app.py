@@ -1,0 +1,395 @@
+"""The full-screen cockpit: the pyramid, the selected node, a context preview, jobs and token burn.
+
+Nothing heavy runs on the event loop. The build runs as a `cockpit summarize` child process (its
+progress is its job row in the cache); the watcher, the context preview and the pollers of jobs
+and spend run in worker threads, each with its own cache connection, and hand results back to
+the loop. The loop's own connection serves the small reads of the tree and detail panes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import platformdirs
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
+from textual.worker import get_current_worker
+
+import themes
+from cache.store import Store
+from cockpit.config import Config
+from cockpit.jobs import JobError, Jobs, runner
+from cockpit.ledger import burn, parse_since, per_minute, spend
+from cockpit.pyramid import LEVELS
+from cockpit.tui.detail import DetailPane
+from cockpit.tui.panels import (BurnPanel, BurnSnapshot, BurnStrip, ContextPreview, JobLogScreen, JobsPanel)
+from cockpit.tui.pyramid_pane import PyramidTree
+from cockpit.watch import Watcher
+
+POLL_SECONDS = 1.0  # jobs and spend; a spend recorded by another process shows within this (target: 2 s)
+DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
+DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
+STATE_FILE = "app.json"  # per-user: the remembered theme
+
+
+def remembered() -> dict:
+    try:
+        return json.loads((Path(platformdirs.user_config_dir("cockpit")) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def remember(**values) -> None:
+    path = Path(platformdirs.user_config_dir("cockpit")) / STATE_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**remembered(), **values}))
+    except OSError:
+        pass  # a read-only home: the choice lasts this session
+
+
+class CockpitApp(App):
+    CSS_PATH = "cockpit.tcss"
+    TITLE = "Cockpit"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "toggle_keys", "Keys"),
+        Binding("slash", "find", "Find"),
+        Binding("plus,equals_sign,right_square_bracket", "zoom(1)", "Zoom in", key_display="+"),
+        Binding("minus,left_square_bracket", "zoom(-1)", "Zoom out", key_display="-"),
+        Binding("t", "next_theme", "Theme"),
+        Binding("1", "tab('detail')", "Detail", show=False),
+        Binding("2", "tab('context')", "Context", show=False),
+        Binding("3", "tab('jobs')", "Jobs", show=False),
+        Binding("4", "tab('burn')", "Burn", show=False),
+        Binding("b", "rebuild", "Rebuild", show=False),
+    ]
+
+    def __init__(self, root: str, cache_path: str | Path, theme: str | None = None, llm: bool = False,
+                 build: bool = True, watch: bool = True):
+        super().__init__()
+        self.root = os.path.realpath(root)
+        self.cache_path = Path(cache_path)
+        self.config = Config.load(self.root)
+        self.store = Store(self.cache_path, self.root)  # the event loop's own connection
+        self.llm, self.start_build, self.start_watch = llm, build, watch
+        self.themes = themes.load_themes()
+        for theme_obj in self.themes.values():
+            self.register_theme(theme_obj)
+        wanted = theme or self.config.theme or remembered().get("theme") or themes.DEFAULT
+        self.theme = self.themes.get(wanted, self.themes[themes.DEFAULT]).name
+        self.views: dict[str, str] = {}  # node id -> rung shown, once zoomed
+        self.generation = -1
+        self.build_process: subprocess.Popen | None = None
+        self.watch_state = "starting"
+        self.last_change = ""
+        self.first_paint: float | None = None
+        self.watch_stop = threading.Event()
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield PyramidTree(self.root, self.store, id="pyramid")
+            with TabbedContent(id="tabs", initial="detail"):
+                with TabPane("Detail", id="detail"):
+                    yield DetailPane(self.root, self.store, id="detail-pane")
+                with TabPane("Context", id="context"):
+                    yield ContextPreview(id="context-pane")
+                with TabPane("Jobs", id="jobs"):
+                    yield JobsPanel(id="jobs-pane")
+                with TabPane("Burn", id="burn"):
+                    yield BurnPanel(id="burn-pane")
+        yield BurnStrip(id="burn-strip")
+        yield Static(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.root
+        self.query_one(PyramidTree).focus()
+        self.call_after_refresh(self._painted)
+        self.generation = self.store.generation()
+        if self.start_build:
+            self.build()
+        elif self.start_watch:
+            self.watch()
+        self.poll()
+        self.set_interval(0.5, self.check_cache)
+        self.update_status()
+
+    def _painted(self) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.perf_counter()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "narrow")
+
+    # --- the pyramid and the detail pane --------------------------------------------------
+
+    @on(Tree.NodeHighlighted)
+    def highlighted(self, event: Tree.NodeHighlighted) -> None:
+        self.show_detail(event.node.data)
+
+    @on(Tree.NodeSelected)
+    def selected(self, event: Tree.NodeSelected) -> None:
+        self.query_one(TabbedContent).active = "detail"
+        self.show_detail(event.node.data)
+
+    def show_detail(self, node_id: str | None) -> None:
+        if node_id is None:
+            return
+        node = self.store.node(node_id)
+        view = self.views.get(node_id) or DEFAULT_VIEW.get(node["kind"] if node else "file", "16")
+        self.query_one(DetailPane).show(node, view)
+
+    def selected_id(self) -> str | None:
+        cursor = self.query_one(PyramidTree).cursor_node
+        return cursor.data if cursor is not None else None
+
+    def action_zoom(self, step: int) -> None:
+        node_id = self.selected_id()
+        node = self.store.node(node_id) if node_id is not None else None
+        if node is None:
+            self.notify("Not summarized yet: wait for the build to reach it.", severity="warning")
+            return
+        current = self.views.get(node_id) or DEFAULT_VIEW.get(node["kind"], "16")
+        index = max(0, min(len(LEVELS) - 1, LEVELS.index(current) + step))
+        self.views[node_id] = LEVELS[index]
+        self.query_one(TabbedContent).active = "detail"
+        self.show_detail(node_id)
+
+    def action_find(self) -> None:
+        from cockpit.tui.find import FindScreen
+
+        def go(node_id: str | None) -> None:
+            if node_id is not None:
+                self.query_one(PyramidTree).reveal(node_id)
+                self.query_one(PyramidTree).focus()
+                self.show_detail(node_id)
+
+        self.push_screen(FindScreen(self.store), go)
+
+    def action_tab(self, name: str) -> None:
+        self.query_one(TabbedContent).active = name
+
+    def action_toggle_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def check_cache(self) -> None:
+        """Another writer (the build, the watcher, a headless run) changed the cache: show it."""
+        generation = self.store.generation()
+        if generation != self.generation:
+            self.generation = generation
+            self.query_one(PyramidTree).refresh_from_cache()
+            self.show_detail(self.selected_id())
+            self.update_status()
+
+    # --- themes ---------------------------------------------------------------------------
+
+    def action_next_theme(self) -> None:
+        names = list(self.themes)
+        current = next((n for n, t in self.themes.items() if t.name == self.theme), names[0])
+        self.set_theme(names[(names.index(current) + 1) % len(names)])
+
+    def set_theme(self, name: str) -> None:
+        self.theme = self.themes[name].name
+        remember(theme=name)
+        self.query_one(PyramidTree).relabel()
+        self.show_detail(self.selected_id())
+        self.notify(f"Theme: {name}", timeout=1.5)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Theme", "Change theme"):  # ours are below, one per theme
+                yield command
+        for name in self.themes:
+            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme (remembered)",
+                                lambda name=name: self.set_theme(name))
+        yield SystemCommand("Find a file or symbol", "Fuzzy search by name (/)", self.action_find)
+        yield SystemCommand("Zoom in", "Longer view of the selected node (+)", lambda: self.action_zoom(1))
+        yield SystemCommand("Zoom out", "Shorter view of the selected node (-)", lambda: self.action_zoom(-1))
+        yield SystemCommand("Context preview", "What an agent gets for a task (2)", lambda: self.action_tab("context"))
+        yield SystemCommand("Jobs", "Builds, refreshes, semports, transfusions (3)", lambda: self.action_tab("jobs"))
+        yield SystemCommand("Burn", "Token spend: Cockpit's and the agents' (4)", lambda: self.action_tab("burn"))
+        yield SystemCommand("Rebuild the pyramid", "Run an incremental build now (b)", self.action_rebuild)
+        yield SystemCommand("Show keys", "Every key binding (?)", self.action_toggle_keys)
+
+    # --- build and watch ------------------------------------------------------------------
+
+    def action_rebuild(self) -> None:
+        if self.build_process is not None and self.build_process.poll() is None:
+            self.notify("A build is already running.")
+            return
+        self.build()
+
+    @work(thread=True, exclusive=True, group="build")
+    def build(self) -> None:
+        """Build in a child process: it owns its cores and its GIL, so the app never stutters."""
+        command = [sys.executable, "-m", "cockpit", "summarize", self.root, "--cache", str(self.cache_path), "-q",
+                   "--depth", "0", "--llm" if self.llm else "--no-llm"]
+        self.call_from_thread(self.set_watch_state, "building")
+        self.build_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, err = self.build_process.communicate()
+        if self.build_process.returncode not in (0, None) and err.strip():
+            self.call_from_thread(self.notify, err.strip().splitlines()[-1], severity="error", timeout=8)
+        self.call_from_thread(self.check_cache)
+        if self.start_watch and self.watch_state == "building":
+            self.call_from_thread(self.watch)
+        else:
+            self.call_from_thread(self.set_watch_state, "not watching")
+
+    @work(thread=True, exclusive=True, group="watch")
+    def watch(self) -> None:
+        store = Store(self.cache_path, self.root)
+        app = self
+
+        class AppWatcher(Watcher):
+            def handle(self, changed_paths):
+                rels = sorted({r for r in map(self.relative, changed_paths) if r})
+                if rels:
+                    app.call_from_thread(app.mark_stale, rels)
+                try:
+                    return super().handle(changed_paths)
+                finally:
+                    app.call_from_thread(app.mark_fresh, rels)
+
+        self.call_from_thread(self.set_watch_state, "watching")
+        try:
+            AppWatcher(self.root, store, max_file_bytes=self.config.max_file_bytes,
+                       exclude=tuple(self.config.exclude)).run(self.watch_stop)
+        finally:
+            store.close()
+
+    def mark_stale(self, paths: list[str]) -> None:
+        tree = self.query_one(PyramidTree)
+        tree.stale.update(paths)
+        self.last_change = f"{time.strftime('%H:%M:%S')} {paths[0]}" + (f" +{len(paths) - 1}" if len(paths) > 1 else "")
+        tree.relabel()
+        self.update_status()
+
+    def mark_fresh(self, paths: list[str]) -> None:
+        tree = self.query_one(PyramidTree)
+        tree.stale.difference_update(paths)
+        self.check_cache()
+        tree.relabel()
+        self.update_status()
+
+    def set_watch_state(self, state: str) -> None:
+        self.watch_state = state
+        self.update_status()
+
+    def update_status(self) -> None:
+        files = self.store.db.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        pending = len(self.query_one(PyramidTree).stale)
+        status = Text()
+        status.append(f" {os.path.basename(self.root)} ", style="bold reverse")
+        status.append(f"  cache: {files:,} files, generation {self.generation}")
+        status.append(f"  ·  {self.watch_state}")
+        if self.last_change:
+            status.append(f", last change {self.last_change}")
+        status.append(f", {pending} pending" if pending else "")
+        self.query_one("#status", Static).update(status)
+
+    def on_unmount(self) -> None:
+        self.watch_stop.set()
+        if self.build_process is not None and self.build_process.poll() is None:
+            self.build_process.terminate()
+
+    # --- jobs and burn --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="poll")
+    def poll(self) -> None:
+        """Jobs and spend, read every second on this thread's own connection."""
+        store = Store(self.cache_path, self.root)
+        worker = get_current_worker()
+        try:
+            while not worker.is_cancelled:
+                jobs = Jobs(store).list(60, include_routine=True)
+                snap = burn_snapshot(store, self.config)
+                self.call_from_thread(self.show_polled, jobs, snap)
+                time.sleep(POLL_SECONDS)
+        finally:
+            store.close()
+
+    def show_polled(self, jobs: list[dict], snap: BurnSnapshot) -> None:
+        self.query_one(JobsPanel).show(jobs)
+        self.query_one(BurnStrip).show(snap)
+        self.query_one(BurnPanel).show(snap)
+
+    @on(JobsPanel.Act)
+    def job_action(self, event: JobsPanel.Act) -> None:
+        job = event.job
+        if event.action == "open":
+            self.push_screen(JobLogScreen(job, Jobs(self.store).events(job["id"])))
+        elif event.action == "cancel":
+            try:
+                Jobs(self.store).cancel(job["id"])
+                self.notify(f"Job {job['id']}: cancel requested")
+            except JobError as exc:
+                self.notify(str(exc), severity="warning")
+        elif job["kind"] == "summarize":
+            self.action_rebuild()
+        else:
+            self.resume_job(job["id"])
+
+    @work(thread=True, group="jobs")
+    def resume_job(self, job_id: int) -> None:
+        store = Store(self.cache_path, self.root)
+        try:
+            job = Jobs(store).resume(job_id)
+            self.call_from_thread(self.notify, f"Job {job_id} resumed")
+            record = job.run(runner(job.kind))
+            self.call_from_thread(self.notify, f"Job {job_id}: {record['state']}")
+        except JobError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="warning")
+        finally:
+            store.close()
+
+    # --- context preview ------------------------------------------------------------------
+
+    @on(ContextPreview.Requested)
+    def context_requested(self, event: ContextPreview.Requested) -> None:
+        self.run_context(event.task, event.budget)
+
+    @work(thread=True, exclusive=True, group="context")
+    def run_context(self, task: str, budget: int) -> None:
+        from cockpit.context import ContextError, build_context
+
+        store = Store(self.cache_path, self.root)
+        started = time.perf_counter()
+        try:
+            result = build_context(store, self.root, task, budget, [], "md", explain=True)
+        except ContextError as exc:
+            result = exc
+        finally:
+            store.close()
+        self.call_from_thread(self.query_one(ContextPreview).show, result, time.perf_counter() - started)
+
+
+def burn_snapshot(store: Store, config: Config, now: float | None = None) -> BurnSnapshot:
+    now = time.time() if now is None else now
+    today = parse_since("today", now)
+    rate = burn(store, 3600, now)
+    spent = spend(store, today, "model")
+    return BurnSnapshot(
+        keyed=bool(os.environ.get("ANTHROPIC_API_KEY")), series=per_minute(store, 60, now),
+        tokens_per_minute=rate["tokens_per_minute"], usd_per_hour=rate["usd_per_hour"],
+        today_usd=spent["total"]["cost_usd"], budget_usd=config.daily_budget or DEFAULT_DAILY_BUDGET,
+        budget_is_default=config.daily_budget is None, by_model=spent["rows"],
+        by_job=spend(store, today, "job")["rows"])

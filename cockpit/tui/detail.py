@@ -1,0 +1,107 @@
+"""The selected node at its current rung: summary as Markdown, outline, or highlighted source."""
+
+from __future__ import annotations
+
+import time
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown, Static
+
+from cache.store import Store
+from cockpit.pyramid import LEVELS, source_tokens
+from cockpit.render import view_text
+
+SOURCE_LINES_SHOWN = 3000  # past this a file is cut, with a note: highlighting it all would stall the app
+LEXERS = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx", "go": "go",
+          "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby", "bash": "bash",
+          "markdown": "markdown", "json": "json", "toml": "toml", "yaml": "yaml"}
+LEVEL_NAMES = {level: f"{level} words" for level in LEVELS if level.isdigit()} | {"outline": "outline",
+                                                                               "source": "source"}
+
+
+def origin(store: Store, node: dict) -> str:
+    """Where the node's summary came from: the built-in summarizer, or which model and when."""
+    label = node.get("summarizer") or ""
+    if not label.startswith("llm/"):
+        return "extractive summarizer (offline, no cost)"
+    model = label.split("/")[1]
+    row = store.db.conn.execute("SELECT MAX(created_at) FROM llm_summaries WHERE id = ? AND model = ?",
+                                [node["id"], model]).fetchone()
+    when = time.strftime(" on %Y-%m-%d %H:%M", time.localtime(row[0])) if row and row[0] else ""
+    return f"{model}{when}"
+
+
+class DetailPane(VerticalScroll):
+    """Shows one node; `show(node, view)` replaces what is shown."""
+
+    def __init__(self, root: str, store: Store, **kwargs):
+        super().__init__(**kwargs)
+        self.root, self.store = root, store
+        self.node: dict | None = None
+        self.view = "32"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-header")
+        yield Static(id="detail-ladder")
+        yield Markdown(id="detail-markdown")
+        yield Static(id="detail-code")
+
+    def show(self, node: dict | None, view: str) -> None:
+        self.node, self.view = node, view
+        header = self.query_one("#detail-header", Static)
+        ladder = self.query_one("#detail-ladder", Static)
+        markdown = self.query_one("#detail-markdown", Markdown)
+        code = self.query_one("#detail-code", Static)
+        if node is None:
+            header.update(Text("Not summarized yet: the build is still on its way here.", style="italic"))
+            ladder.update("")
+            markdown.update("")
+            markdown.display, code.display = True, False
+            return
+        if node["tokens"] and node["tokens"][7] is None:
+            source_tokens(self.root, self.store, [node])  # a symbol's counts are taken when first needed
+            node = self.store.node(node["id"]) or node
+        colours = self.app.theme_variables
+        where = node["path"] or node["name"] + "/"
+        if node.get("start_line"):
+            where += f":{node['start_line']}-{node['end_line']}"
+        tokens = node["tokens"][LEVELS.index(view)] if node["tokens"] else None
+        title = Text()
+        title.append(f"{where}", style="bold")
+        title.append(f"  {node['kind']}", style=colours.get("secondary", ""))
+        title.append(f"  ·  {LEVEL_NAMES[view]}  ·  {tokens if tokens is not None else '?'} tokens",
+                     style=colours.get("accent", ""))
+        title.append(f"\nsummary from {origin(self.store, node)}", style="dim")
+        header.update(title)
+        rungs = Text("zoom  ")
+        for level in LEVELS:
+            style = f"bold reverse {colours.get('primary', '')}" if level == view else "dim"
+            rungs.append(f" {level} ", style=style)
+            rungs.append(" ")
+        rungs.append("   - / + to zoom", style="dim")
+        ladder.update(rungs)
+        if view == "source":
+            markdown.display, code.display = False, True
+            code.update(self._source(node))
+        elif view == "outline":
+            markdown.display, code.display = False, True
+            code.update(Text(node["outline"] or "(no parts)"))
+        else:
+            markdown.display, code.display = True, False
+            markdown.update(view_text(self.root, node, view) or "_(empty)_")
+
+    def _source(self, node: dict):
+        text = view_text(self.root, node, "source")
+        lines = text.splitlines()
+        note = ""
+        if len(lines) > SOURCE_LINES_SHOWN:
+            note = f"\n… {len(lines) - SOURCE_LINES_SHOWN:,} more lines (open the file in your editor)"
+            text = "\n".join(lines[:SOURCE_LINES_SHOWN])
+        if node["kind"] in ("dir", "repo"):
+            return Text(text + note)
+        return Syntax(text + note, LEXERS.get(node.get("lang") or "", "text"), line_numbers=True,
+                      start_line=node.get("start_line") or 1, word_wrap=False,
+                      theme="ansi_dark" if self.app.current_theme.dark else "ansi_light")
