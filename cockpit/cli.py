@@ -280,6 +280,148 @@ def twin(host, port, latency_ms):
     serve(host, port, latency_ms)
 
 
+def llm_job_options(budget: int):
+    """The flags semport and transfuse share: the plan, the model, retries, the spend cap."""
+    def decorate(command):
+        for option in reversed([
+            click.option("--plan", "plan_only", is_flag=True,
+                         help="Print the plan and its estimated cost; call nothing."),
+            click.option("--model", default=None,
+                         help=f"Claude model (default: config `model`, else {DEFAULT_MODEL})."),
+            click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+                         help="Times a rejected answer is asked again, with its errors."),
+            click.option("--max-cost", type=click.FloatRange(0), metavar="USD",
+                         help="Stop before a call could take the job's spend past USD."),
+            click.option("--budget", type=click.IntRange(500), default=budget, show_default=True,
+                         help="Tokens of pyramid context per request."),
+            click.option("-q", "--quiet", is_flag=True, help="Print neither the plan nor progress."),
+        ]):
+            command = option(command)
+        return command
+    return decorate
+
+
+def _need_llm(command: str) -> None:
+    from cockpit.factory import NEED_LLM, llm_configured
+
+    if not llm_configured():
+        raise Failure(f"{command} {NEED_LLM}")
+
+
+def _run_job(job: Job, work) -> dict:
+    """Run a job here; its outputs, or a one-line failure that says how to resume it."""
+    click.echo(f"job {job.id}: {job.jobs.get(job.id)['title']}", err=True)
+    record = job.run(work)
+    spent = record["spend"]
+    click.echo(f"job {job.id} {record['state']}: {spent['calls']} calls, {spent['input_tokens']:,} input + "
+               f"{spent['output_tokens']:,} output tokens, ${spent['cost_usd']:.4f}", err=True)
+    if record["state"] != "done":
+        raise Failure(f"job {job.id} {record['state']}: {record['error'] or 'stopped'} "
+                      f"(resume: cockpit jobs resume {job.id} --repo {job.jobs.store.root})")
+    return record["outputs"]
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, resolve_path=True))
+@click.option("--to", "to", type=click.Choice(["go", "typescript", "python"]), required=True,
+              help="The language to port into.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, resolve_path=True), metavar="DIR",
+              help="Where the port goes (with its manifest, semport.json).")
+@click.option("--check", "check_cmd", metavar="CMD",
+              help="Shell command run in DIR after each file (a compiler, tests); its failures are fed back.")
+@click.option("--check-timeout", type=click.FloatRange(1), default=300, show_default=True, help="Seconds CMD may take.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist in DIR.")
+@llm_job_options(budget=6000)
+@cache_option
+def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model, retries, max_cost, budget, quiet,
+            cache):
+    """Port SRC (a file, package or directory) into another language: idiomatic, file by file, imports first."""
+    from cockpit import semport as port
+    from cockpit.factory import repo_root
+
+    root = repo_root(src)
+    with session(root, cache) as (config, store):
+        refresh(root, store, config, quiet)
+        model = model or config.model or DEFAULT_MODEL
+        try:
+            the_plan = port.plan(store, root, src, to, out_dir, model, retries, budget)
+        except port.SemportError as exc:
+            raise Failure(str(exc)) from None
+        if plan_only or not quiet:
+            click.echo(the_plan.describe(force))
+        if plan_only:
+            return
+        _need_llm("semport")
+        if the_plan.existing and not force:
+            raise Failure(f"{len(the_plan.existing)} files to write already exist in {out_dir}; use --force")
+        job = port.create_job(store, root, src, to, out_dir, model=model, check=check_cmd, check_timeout=check_timeout,
+                              retries=retries, force=force, max_cost=_spend_cap(store, config, max_cost), budget=budget)
+
+        def report(f, result):
+            if quiet:
+                return
+            if result["status"] == "ported":
+                tries = f", {result['attempts']} answers" if result["attempts"] > 1 else ""
+                click.echo(f"ported {f.source} -> {f.target} ({len(result['symbols'])} symbols mapped{tries})")
+            else:
+                why = result["errors"][0].splitlines()[0]
+                click.echo(f"FAILED {f.source} -> {f.target} after {result['attempts']} answers: {why}")
+
+        outputs = _run_job(job, lambda j: port.run_job(j, report))
+    click.echo(f"manifest: {outputs['manifest']}")
+    if outputs["failed"]:
+        raise Failure(f"{outputs['failed']} of {outputs['files']} files failed to port (see {outputs['manifest']})")
+
+
+@main.command()
+@click.option("--from", "donor", required=True, type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="The donor repository, where the gene is.")
+@click.option("--gene", required=True, metavar="TEXT|PATH[:SYMBOL]",
+              help="What to transplant: a description, or a file (and symbol) of the donor.")
+@click.option("--into", "recipient", required=True, type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="The recipient repository.")
+@click.option("--apply", "apply_patch", is_flag=True,
+              help="Commit the patch on a new branch cockpit/transfuse-ID of the recipient (its tree must be clean).")
+@click.option("--out", type=click.Path(dir_okay=False, resolve_path=True),
+              help="Write the patch here (default: RECIPIENT/.cockpit/jobs/ID/transfuse.patch).")
+@llm_job_options(budget=4000)
+def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retries, max_cost, budget, quiet):
+    """Transplant a pattern (a gene) from the donor into the recipient, in the recipient's style, as a patch."""
+    from cockpit import transfuse as tf
+
+    with session(recipient) as (config, store):
+        try:
+            donor_config = Config.load(donor)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        donor_store = open_store(donor, donor_config, None, False)
+        model = model or config.model or DEFAULT_MODEL
+        try:
+            refresh(donor, donor_store, donor_config, quiet)
+            refresh(recipient, store, config, quiet)
+            the_plan = tf.plan(donor_store, donor, store, recipient, gene, model, retries, budget)
+        except tf.TransfuseError as exc:
+            raise Failure(str(exc)) from None
+        finally:
+            donor_store.close()
+        if plan_only or not quiet:
+            click.echo(the_plan.describe())
+        if plan_only:
+            return
+        _need_llm("transfuse")
+        try:
+            if apply_patch:
+                tf.require_clean(recipient)
+        except tf.TransfuseError as exc:
+            raise Failure(str(exc)) from None
+        job = tf.create_job(store, donor, gene, recipient, model=model, apply=apply_patch, out=out, retries=retries,
+                            max_cost=_spend_cap(store, config, max_cost), budget=budget)
+        outputs = _run_job(job, tf.run_job)
+    click.echo(f"card: {outputs['card']}\npatch: {outputs['patch']} ({', '.join(outputs['files'])})")
+    if "branch" in outputs:
+        click.echo(f"applied on branch {outputs['branch']} ({outputs['commit'][:10]}), from {outputs['from']}")
+
+
 @main.command()
 @click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
 @cache_option
@@ -421,11 +563,14 @@ def _burn_live(frame) -> None:
     from rich.live import Live
     from rich.text import Text
 
+    def render():
+        return Text(frame(), no_wrap=True, overflow="crop")  # a narrow terminal crops rows, never folds them
+
     try:
-        with Live(Text(frame()), console=Console(), auto_refresh=False) as live:
+        with Live(render(), console=Console(), auto_refresh=False) as live:
             while True:
                 time.sleep(1.0)
-                live.update(Text(frame()), refresh=True)
+                live.update(render(), refresh=True)
     except KeyboardInterrupt:
         pass
 

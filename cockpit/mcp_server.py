@@ -19,13 +19,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from cache.store import CacheError, Store, default_cache_path
 from cockpit import tokens
+from cockpit.agents import record_served
 from cockpit.config import Config
 from cockpit.context import ContextError, build_context, render_zoom, resolve_node
 from cockpit.context import search as search_nodes
@@ -293,28 +294,30 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
     server = MCPServer("cockpit", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
 
     @server.tool(description=DESCRIPTIONS["overview"], annotations=READ_ONLY)
-    def overview(budget: Annotated[int, Field(description="Most tokens the answer may use (50 or more).")] = 2000
-                 ) -> str:
+    def overview(budget: Annotated[int, Field(description="Most tokens the answer may use (50 or more).")] = 2000,
+                 ctx: Context | None = None) -> str:
         with _tool_errors():
-            return repo.overview(budget)
+            return _served(ctx, repo, "overview", repo.overview(budget))
 
     @server.tool(description=DESCRIPTIONS["context"], annotations=READ_ONLY)
     def context(
         task: Annotated[str, Field(description="What you are about to do, in words; name known identifiers.")],
         budget: Annotated[int, Field(description="Most tokens the answer may use (50 or more).")] = 4000,
         focus: Annotated[list[str] | None, Field(description="Paths, directories or symbols to pin.")] = None,
+        ctx: Context | None = None,
     ) -> str:
         with _tool_errors():
-            return repo.context(task, budget, focus)
+            return _served(ctx, repo, "context", repo.context(task, budget, focus))
 
     @server.tool(description=DESCRIPTIONS["zoom"], annotations=READ_ONLY)
     def zoom(
         path: Annotated[str, Field(description="File or directory relative to the repo root, or 'path::Qual.name'.")],
         symbol: Annotated[str | None, Field(description="A symbol in that file, e.g. 'Client.send'.")] = None,
         view: Annotated[View, Field(description="'2'..'64' words, 'outline' or 'source'.")] = "outline",
+        ctx: Context | None = None,
     ) -> str:
         with _tool_errors():
-            return repo.zoom(path, symbol, view)
+            return _served(ctx, repo, "zoom", repo.zoom(path, symbol, view))
 
     @server.tool(description=DESCRIPTIONS["search"], annotations=READ_ONLY)
     def search(
@@ -329,9 +332,10 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
         path: Annotated[str, Field(description="File path relative to the repo root.")],
         start: Annotated[int, Field(description="First line, 1-based.")] = 1,
         end: Annotated[int | None, Field(description="Last line, inclusive (default: 2,000 lines on).")] = None,
+        ctx: Context | None = None,
     ) -> str:
         with _tool_errors():
-            return repo.read(path, start, end)
+            return _served(ctx, repo, "read", repo.read(path, start, end))
 
     # {+path} lets the path keep its slashes (and '::' for symbols) unescaped in the URI.
     @server.resource("pyramid://{+path}", name="pyramid node", mime_type="text/markdown",
@@ -343,6 +347,20 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
             raise ResourceError(str(exc)) from None
 
     return server
+
+
+def _served(ctx: Context | None, repo: Repo, tool: str, text: str) -> str:
+    """Note the answer in the per-user `served` table (see cockpit.agents; it never fails the answer)."""
+    record_served(_client_name(ctx), repo.root, tool, text)
+    return text
+
+
+def _client_name(ctx: Context | None) -> str:
+    """The MCP client's own name from its handshake (e.g. 'claude-code'), else 'mcp'."""
+    try:
+        return ctx.session.client_params.client_info.name or "mcp"
+    except (AttributeError, LookupError, ValueError):  # no request context, or a client without clientInfo
+        return "mcp"
 
 
 def _version() -> str:

@@ -81,6 +81,9 @@ def no_real_api(monkeypatch, tmp_path):
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "COCKPIT_PRICING"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user's pricing.json
+    # Nor read a developer's Claude Code history, nor write to their per-user data dir (both made on use).
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    monkeypatch.setenv("COCKPIT_DATA_DIR", str(tmp_path / "cockpit-data"))
 
 
 @pytest.fixture
@@ -89,3 +92,11 @@ def twin():
 
     with running_twin() as t:
         yield t
+
+
+@pytest.fixture
+def llm(twin, monkeypatch):
+    """The twin as the API, configured the way a user would: a base URL and a key in the environment."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", twin.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    return twin

@@ -41,7 +41,8 @@ from cockpit.watch import Watcher
 POLL_SECONDS = 1.0  # jobs and spend; a spend recorded by another process shows within this (target: 2 s)
 DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
 DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
-STATE_FILE = "app.json"  # per-user: the remembered theme
+STATE_FILE = "app.json"
+BUILD_NICENESS = 10  # per-user: the remembered theme
 
 
 def remembered() -> dict:
@@ -75,6 +76,7 @@ class CockpitApp(App):
         Binding("3", "tab('jobs')", "Jobs", show=False),
         Binding("4", "tab('burn')", "Burn", show=False),
         Binding("b", "rebuild", "Rebuild", show=False),
+        Binding("escape", "focus_tree", "Back to the tree", show=False),
     ]
 
     def __init__(self, root: str, cache_path: str | Path, theme: str | None = None, llm: bool = False,
@@ -91,9 +93,10 @@ class CockpitApp(App):
         wanted = theme or self.config.theme or remembered().get("theme") or themes.DEFAULT
         self.theme = self.themes.get(wanted, self.themes[themes.DEFAULT]).name
         self.views: dict[str, str] = {}  # node id -> rung shown, once zoomed
-        self.generation = -1
+        self.generation, self.files = -1, -1
+        self.build_progress = ""  # "45% (1,020/2,257 files)" while a build runs
         self.build_process: subprocess.Popen | None = None
-        self.watch_state = "starting"
+        self.watch_state = "starting" if build or watch else "not watching"
         self.last_change = ""
         self.first_paint: float | None = None
         self.watch_stop = threading.Event()
@@ -121,7 +124,7 @@ class CockpitApp(App):
         self.sub_title = self.root
         self.query_one(PyramidTree).focus()
         self.call_after_refresh(self._painted)
-        self.generation = self.store.generation()
+        self.check_cache()
         if self.start_build:
             self.build()
         elif self.start_watch:
@@ -184,6 +187,11 @@ class CockpitApp(App):
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
+        focus = {"context": "#context-task", "jobs": "#jobs-table", "detail": "#pyramid", "burn": "#burn-pane"}[name]
+        self.query_one(focus).focus()
+
+    def action_focus_tree(self) -> None:
+        self.query_one(PyramidTree).focus()
 
     def action_toggle_keys(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -192,10 +200,13 @@ class CockpitApp(App):
             self.action_show_help_panel()
 
     def check_cache(self) -> None:
-        """Another writer (the build, the watcher, a headless run) changed the cache: show it."""
-        generation = self.store.generation()
-        if generation != self.generation:
-            self.generation = generation
+        """Another writer (the build, the watcher, a headless run) changed the cache: show it.
+
+        A build bumps the generation when it ends, but writes files in batches as it goes: a new
+        file count shows those batches."""
+        state = (self.store.generation(), self.store.db.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+        if state != (self.generation, self.files):
+            self.generation, self.files = state
             self.query_one(PyramidTree).refresh_from_cache()
             self.show_detail(self.selected_id())
             self.update_status()
@@ -244,7 +255,9 @@ class CockpitApp(App):
         command = [sys.executable, "-m", "cockpit", "summarize", self.root, "--cache", str(self.cache_path), "-q",
                    "--depth", "0", "--llm" if self.llm else "--no-llm"]
         self.call_from_thread(self.set_watch_state, "building")
-        self.build_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # A lower priority for the build's processes: on a busy machine the screen still answers at once.
+        self.build_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                              preexec_fn=lambda: os.nice(BUILD_NICENESS))
         _, err = self.build_process.communicate()
         if self.build_process.returncode not in (0, None) and err.strip():
             self.call_from_thread(self.notify, err.strip().splitlines()[-1], severity="error", timeout=8)
@@ -261,6 +274,7 @@ class CockpitApp(App):
 
         class AppWatcher(Watcher):
             def handle(self, changed_paths):
+                changed_paths = list(changed_paths)
                 rels = sorted({r for r in map(self.relative, changed_paths) if r})
                 if rels:
                     app.call_from_thread(app.mark_stale, rels)
@@ -295,12 +309,13 @@ class CockpitApp(App):
         self.update_status()
 
     def update_status(self) -> None:
-        files = self.store.db.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         pending = len(self.query_one(PyramidTree).stale)
         status = Text()
         status.append(f" {os.path.basename(self.root)} ", style="bold reverse")
-        status.append(f"  cache: {files:,} files, generation {self.generation}")
+        status.append(f"  cache: {max(self.files, 0):,} files, generation {max(self.generation, 0)}")
         status.append(f"  ·  {self.watch_state}")
+        if self.watch_state == "building" and self.build_progress:
+            status.append(f" {self.build_progress}")
         if self.last_change:
             status.append(f", last change {self.last_change}")
         status.append(f", {pending} pending" if pending else "")
@@ -328,6 +343,12 @@ class CockpitApp(App):
             store.close()
 
     def show_polled(self, jobs: list[dict], snap: BurnSnapshot) -> None:
+        building = next((j for j in jobs if j["kind"] == "summarize" and j["state"] == "running"), None)
+        progress = (f"{100 * building['done'] // building['total']}% ({building['done']:,}/{building['total']:,} "
+                    "files)") if building and building["total"] else ""
+        if progress != self.build_progress:
+            self.build_progress = progress
+            self.update_status()
         self.query_one(JobsPanel).show(jobs)
         self.query_one(BurnStrip).show(snap)
         self.query_one(BurnPanel).show(snap)

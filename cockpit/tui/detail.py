@@ -14,7 +14,8 @@ from cache.store import Store
 from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import view_text
 
-SOURCE_LINES_SHOWN = 3000  # past this a file is cut, with a note: highlighting it all would stall the app
+SOURCE_LINES_SHOWN = 3000
+PARTS_SHOWN = 60  # outline lines under a summary  # past this a file is cut, with a note: highlighting it all would stall the app
 LEXERS = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx", "go": "go",
           "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby", "bash": "bash",
           "markdown": "markdown", "json": "json", "toml": "toml", "yaml": "yaml"}
@@ -66,6 +67,8 @@ class DetailPane(VerticalScroll):
             node = self.store.node(node["id"]) or node
         colours = self.app.theme_variables
         where = node["path"] or node["name"] + "/"
+        if "::" in node["id"]:
+            where = f"{node['id'].split('::', 1)[1]} in {where}"
         if node.get("start_line"):
             where += f":{node['start_line']}-{node['end_line']}"
         tokens = node["tokens"][LEVELS.index(view)] if node["tokens"] else None
@@ -92,6 +95,12 @@ class DetailPane(VerticalScroll):
         else:
             markdown.display, code.display = True, False
             markdown.update(view_text(self.root, node, view) or "_(empty)_")
+            if node["outline"] and node["kind"] != "variable":  # a short summary leaves room: show the parts
+                code.display = True
+                parts = Text("\n")
+                parts.append("parts\n", style=f"bold {colours.get('secondary', '')}")
+                parts.append(_head(node["outline"], PARTS_SHOWN))
+                code.update(parts)
 
     def _source(self, node: dict):
         text = view_text(self.root, node, "source")
@@ -105,3 +114,10 @@ class DetailPane(VerticalScroll):
         return Syntax(text + note, LEXERS.get(node.get("lang") or "", "text"), line_numbers=True,
                       start_line=node.get("start_line") or 1, word_wrap=False,
                       theme="ansi_dark" if self.app.current_theme.dark else "ansi_light")
+
+
+def _head(text: str, lines: int) -> str:
+    kept = text.splitlines()
+    if len(kept) <= lines:
+        return text
+    return "\n".join(kept[:lines]) + f"\n… {len(kept) - lines} more (zoom to the outline)"

@@ -28,6 +28,8 @@ ROW_SUMMARY = 1  # the 4-word rung: enough to tell rows apart, short enough for 
 def short_count(n: int | None) -> str:
     if n is None:
         return ""
+    if n >= 999_950:
+        return f"{n / 1e6:.1f}M"
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
@@ -39,7 +41,8 @@ class PyramidTree(Tree[str]):
     ]
 
     def __init__(self, root_dir: str, store: Store, **kwargs):
-        super().__init__(os.path.basename(root_dir) or root_dir, data="", **kwargs)
+        self.repo_name = os.path.basename(root_dir) or root_dir
+        super().__init__(self.repo_name, data="", **kwargs)
         self.root_dir = root_dir
         self.store = store
         self.stale: set[str] = set()  # paths changed on disk and not refreshed yet
@@ -107,7 +110,7 @@ class PyramidTree(Tree[str]):
         for node_id, tree_node in self.by_id.items():
             row = rows.get(node_id)
             if row is not None or node_id == "":
-                tree_node.set_label(self.label_for(row or {"id": "", "kind": "repo", "name": self.root.label.plain}))
+                tree_node.set_label(self.label_for(row or {"id": "", "kind": "repo", "name": self.repo_name}))
             elif tree_node.data is not None:
                 kind = "dir" if os.path.isdir(os.path.join(self.root_dir, node_id)) else "file"
                 tree_node.set_label(self.label_for({"id": node_id, "kind": kind, "name": node_id.rsplit("/", 1)[-1]}))
@@ -158,8 +161,12 @@ class PyramidTree(Tree[str]):
             self.load_children(tree_node)
             tree_node.expand()
             tree_node = self.by_id.get(step, tree_node)
-        self.move_cursor(tree_node)
-        self.scroll_to_node(tree_node)
+
+        def select() -> None:  # after the refresh: the rows just expanded have no line numbers before it
+            self.move_cursor(tree_node)
+            self.scroll_to_node(tree_node)
+
+        self.call_after_refresh(select)
 
 
 def _parent_id(node_id: str) -> str:

@@ -1,0 +1,261 @@
+"""The full-screen app, driven headless by Textual's Pilot: what a user sees after each key."""
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from textual.geometry import Region
+
+from cache.store import Store, default_cache_path
+from cockpit.jobs import Jobs
+from cockpit.pyramid import build
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.detail import DetailPane
+from cockpit.tui.pyramid_pane import PyramidTree
+
+
+@pytest.fixture
+def built_repo(sample_repo):
+    store = Store(default_cache_path(str(sample_repo)), str(sample_repo))
+    build(str(sample_repo), store, workers=1)
+    store.close()
+    return sample_repo
+
+
+def make_app(repo, **options) -> CockpitApp:
+    options = {"build": False, "watch": False, **options}
+    return CockpitApp(str(repo), default_cache_path(str(repo)), **options)
+
+
+def tree_lines(app) -> list[str]:
+    tree = app.query_one(PyramidTree)
+    return [tree.get_node_at_line(i).label.plain for i in range(tree.last_line + 1)]
+
+
+def shown(widget) -> str:
+    """The text a widget puts on screen, line by line."""
+    if not widget.display or not widget.outer_size.area:
+        return ""
+    strips = widget.render_lines(Region(0, 0, *widget.outer_size))
+    return "\n".join(strip.text.strip() for strip in strips)
+
+
+def detail_text(app) -> str:
+    pane = app.query_one(DetailPane)
+    markdown = pane.query_one("#detail-markdown")
+    parts = [shown(pane.query_one("#detail-header")), shown(pane.query_one("#detail-ladder")),
+             markdown.source if markdown.display else "", shown(pane.query_one("#detail-code"))]
+    return "\n".join(parts)
+
+
+async def wait_for(pilot, condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def test_tree_lists_the_pyramid_with_summaries_and_token_counts(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        lines = tree_lines(app)
+        assert lines[0].startswith("repo")
+        assert any(line.startswith("weather/") for line in lines)
+        assert any(line.startswith("README.md") for line in lines)
+        weather = next(line for line in lines if line.startswith("weather/"))
+        assert "Forecast" in weather  # its short summary
+        assert weather.split()[-1][0].isdigit()  # and its token count
+
+
+async def test_navigate_open_and_go_up(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        lines = tree_lines(app)
+        await pilot.press(*["down"] * next(i for i, line in enumerate(lines) if line.startswith("weather/")))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any(line.startswith("client.py") for line in tree_lines(app))
+        client = next(i for i, line in enumerate(tree_lines(app)) if line.startswith("client.py"))
+        await pilot.press(*["down"] * (client - app.query_one(PyramidTree).cursor_line))
+        await pilot.pause()
+        assert app.selected_id() == "weather/client.py"
+        assert "weather/client.py" in detail_text(app) and "HTTP client" in detail_text(app)
+        await pilot.press("backspace")
+        assert app.selected_id() == "weather"
+
+
+async def test_zoom_walks_the_ladder_from_two_words_to_source(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.query_one(PyramidTree).reveal("weather/client.py")
+        await pilot.pause()
+        await pilot.press(*["minus"] * 8)
+        assert app.views["weather/client.py"] == "2"
+        assert "2 words" in detail_text(app)
+        await pilot.press(*["plus"] * 6)
+        assert app.views["weather/client.py"] == "outline"
+        assert "ForecastClient" in detail_text(app)
+        await pilot.press("plus")
+        shown = detail_text(app)
+        assert "source" in shown and 'return json.loads(text)' in shown
+        await pilot.press("plus")  # the top of the ladder stays put
+        assert app.views["weather/client.py"] == "source"
+
+
+async def test_find_jumps_to_a_symbol_by_fuzzy_name(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.press(*"frcst")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.selected_id() in ("weather/client.py::ForecastClient.forecast", "weather/client.py::ForecastClient")
+        assert "ForecastClient" in detail_text(app)
+
+
+async def test_context_preview_shows_what_an_agent_gets(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.press(*"cache forecasts on disk")
+        await pilot.press("enter")
+        status = app.query_one("#context-status")
+        await wait_for(pilot, lambda: "tokens ·" in shown(status))
+        assert "of 4,000 tokens" in shown(status)
+        output = app.query_one("#context-output").source
+        assert "weather/cache.py" in output and "DiskCache" in output
+        assert "score" in output  # why each node is there
+
+
+async def test_theme_switches_by_key_and_palette_and_is_remembered(built_repo, tmp_path):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.theme == "cockpit-dark"
+        await pilot.press("t")
+        assert app.theme != "cockpit-dark"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Theme: high")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "cockpit-high-contrast"
+    again = make_app(built_repo)
+    async with again.run_test(size=(120, 40)) as pilot:
+        assert again.theme == "cockpit-high-contrast"
+
+
+async def test_config_theme_wins_over_the_remembered_one(built_repo):
+    (built_repo / "cockpit.toml").write_text('theme = "light"\n')
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)):
+        assert app.theme == "cockpit-light"
+
+
+async def test_cancel_a_running_job_from_the_jobs_panel(built_repo):
+    store = Store(default_cache_path(str(built_repo)), str(built_repo))
+    job = Jobs(store).create("semport", "port weather to go")
+    outcome = {}
+
+    def runner():
+        def work(job):
+            for i in range(200):
+                job.step(f"file {i}", lambda: time.sleep(0.05))
+                job.progress(i, 200)
+        outcome.update(job.run(work))
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    app = make_app(built_repo)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: app.query_one("#jobs-table").row_count > 0)
+            await pilot.press("c")
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, 10)
+            assert outcome["state"] == "cancelled"
+            await wait_for(pilot, lambda: "cancelled" in str(app.query_one("#jobs-table").get_row_at(0)[2]))
+    finally:
+        Jobs(store).cancel(job.id) if thread.is_alive() else None
+        thread.join()
+        store.close()
+
+
+async def test_spend_recorded_by_another_process_moves_the_burn_strip_within_two_seconds(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        today = app.query_one("#burn-today")
+        assert shown(today).startswith("$0.00 of")
+        other = Store(default_cache_path(str(built_repo)), str(built_repo))
+        other.ledger_insert({"job": "headless", "started_at": time.time(), "ended_at": time.time(),
+                             "model": "claude-haiku-4-5", "input_tokens": 200_000, "output_tokens": 40_000,
+                             "cache_write_tokens": 0, "cache_read_tokens": 0, "outcome": "ok", "cost_usd": 0.4})
+        other.close()
+        started = time.monotonic()
+        await wait_for(pilot, lambda: shown(today).startswith("$0.40 of"), seconds=2.0)
+        assert time.monotonic() - started <= 2.0
+        assert "tok/min" in shown(app.query_one("#burn-rates"))
+
+
+async def test_a_saved_file_is_refreshed_without_a_restart(built_repo):
+    app = make_app(built_repo, watch=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.watch_state == "watching")
+        await pilot.pause(0.5)  # the watcher's first catch-up pass
+        app.query_one(PyramidTree).reveal("weather/cache.py")
+        await pilot.pause()
+        (built_repo / "weather" / "cache.py").write_text('"""Keeps forecasts in SQLite tables."""\n')
+        tree = app.query_one(PyramidTree)
+        await wait_for(pilot, lambda: "Keeps forecasts" in tree.by_id["weather/cache.py"].label.plain)
+        assert "weather/cache.py" in shown(app.query_one("#status"))
+        assert not tree.stale
+
+
+async def test_a_cold_start_shows_the_tree_before_the_build_ends(sample_repo):
+    app = make_app(sample_repo, build=True, watch=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert any(line.startswith("weather/") for line in tree_lines(app))  # listed from the disk
+        await wait_for(pilot, lambda: any("Forecast" in line for line in tree_lines(app)), seconds=30)
+        await wait_for(pilot, lambda: app.watch_state == "watching", seconds=10)
+        jobs = Jobs(app.store).list()
+        assert jobs[0]["kind"] == "summarize" and jobs[0]["state"] == "done"
+
+
+# --- snapshots: the main screen in every theme, narrow and wide ----------------------------------
+
+
+def _main_screen(built_repo, theme):
+    app = make_app(built_repo, theme=theme)
+
+    async def select_client(pilot):
+        await pilot.pause(0.3)
+        app.query_one(PyramidTree).reveal("weather/client.py")
+        await pilot.pause(0.3)
+
+    return app, select_client
+
+
+@pytest.mark.parametrize("theme", ["dark", "light", "high-contrast"])
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_main_screen_snapshot(built_repo, snap_compare, theme, size):
+    app, before = _main_screen(built_repo, theme)
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+def test_remembered_theme_file_is_plain_json(built_repo, tmp_path):
+    from cockpit.tui.app import remember, remembered
+
+    remember(theme="light")
+    assert remembered() == {"theme": "light"}
+    assert json.loads(next((tmp_path / "config").rglob("app.json")).read_text()) == {"theme": "light"}
