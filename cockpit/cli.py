@@ -308,6 +308,17 @@ def _need_llm(command: str) -> None:
         raise Failure(f"{command} {NEED_LLM}")
 
 
+def _job_cap(store: Store, config: Config, max_cost: float | None, model: str) -> float | None:
+    """A job's spend cap (--max-cost or config, and the daily budget); keeping to one needs the model's price."""
+    from cockpit.ledger import Pricing
+
+    cap = _spend_cap(store, config, max_cost)
+    if cap is not None and Pricing.load().price(model) is None:
+        raise click.UsageError(f"no price known for model {model!r}: cannot keep to a spend cap (add it to "
+                               "pricing.json)")
+    return cap
+
+
 def _run_job(job: Job, work) -> dict:
     """Run a job here; its outputs, or a one-line failure that says how to resume it."""
     click.echo(f"job {job.id}: {job.jobs.get(job.id)['title']}", err=True)
@@ -337,7 +348,7 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
             cache):
     """Port SRC (a file, package or directory) into another language: idiomatic, file by file, imports first."""
     from cockpit import semport as port
-    from cockpit.factory import repo_root
+    from cockpit.factory import plural, repo_root
 
     root = repo_root(src)
     with session(root, cache) as (config, store):
@@ -355,14 +366,16 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
         if the_plan.existing and not force:
             raise Failure(f"{len(the_plan.existing)} files to write already exist in {out_dir}; use --force")
         job = port.create_job(store, root, src, to, out_dir, model=model, check=check_cmd, check_timeout=check_timeout,
-                              retries=retries, force=force, max_cost=_spend_cap(store, config, max_cost), budget=budget)
+                              retries=retries, force=force, max_cost=_job_cap(store, config, max_cost, model),
+                              budget=budget)
 
         def report(f, result):
             if quiet:
                 return
             if result["status"] == "ported":
                 tries = f", {result['attempts']} answers" if result["attempts"] > 1 else ""
-                click.echo(f"ported {f.source} -> {f.target} ({len(result['symbols'])} symbols mapped{tries})")
+                mapped = plural(len(result["symbols"]), "symbol")
+                click.echo(f"ported {f.source} -> {f.target} ({mapped} mapped{tries})")
             else:
                 why = result["errors"][0].splitlines()[0]
                 click.echo(f"FAILED {f.source} -> {f.target} after {result['attempts']} answers: {why}")
@@ -415,7 +428,7 @@ def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retrie
         except tf.TransfuseError as exc:
             raise Failure(str(exc)) from None
         job = tf.create_job(store, donor, gene, recipient, model=model, apply=apply_patch, out=out, retries=retries,
-                            max_cost=_spend_cap(store, config, max_cost), budget=budget)
+                            max_cost=_job_cap(store, config, max_cost, model), budget=budget)
         outputs = _run_job(job, tf.run_job)
     click.echo(f"card: {outputs['card']}\npatch: {outputs['patch']} ({', '.join(outputs['files'])})")
     if "branch" in outputs:

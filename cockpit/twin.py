@@ -55,7 +55,25 @@ Answers are a function of the request
       with every requested id, and rung "N" of at most N words. The words are the node's name
       split into words, then the words of its block, starting from where its name first appears
       (keywords and short words left out); each rung extends the one below it.
+    * Port requests (cockpit semport). The last user message holds a `<semport ...>` block whose
+      attributes say `to` (go | typescript | python), `target` (the file to write) and `package`,
+      and whose `<symbol kind="..." name="Owner.name" params="a, b" .../>` tags list the public
+      symbols to port. The answer is one fenced code block (```go, ```typescript, ```python) holding
+      a file that parses, with a counterpart for every symbol in the target's conventions (Go:
+      PascalCase, methods on a struct type; TypeScript: exported classes and camelCase functions
+      and methods; Python: snake_case), bodies minimal but valid (zero values, a thrown error).
+    * Pattern-card requests (cockpit transfuse). A `<transfuse-card gene="..." source="path">`
+      block with `<symbol .../>` tags, `<test path="..." name="..."/>` tags and an `<imports>` block.
+      The answer is a Markdown card: "# Pattern card: <first symbol>", then sections "What it does"
+      (the first symbol's doc), "Interface" (one line per symbol: "- `name(params)` (kind): doc"),
+      "Invariants", "Dependencies" (the imports) and "How it is tested" (the tests' names).
+    * Patch requests (cockpit transfuse). A `<transfuse-patch lang="..." module="path" test="path"
+      package="..." import="...">` block with `<symbol .../>` tags. The answer is a ```diff block:
+      a unified diff (git style) adding `module`, a module in `lang` declaring the symbols, and
+      `test` too when given, a test importing them.
     * Anything else: "Echo: " + the first ECHO_WORDS words of the last user message.
+    Scripted replies come first: `twin.reply(text, contains=...)` queues a literal answer for the
+    next request (or batch entry) whose last user message contains `contains` (any, if None).
     Either is cut to `max_tokens` (stop_reason "max_tokens"; a cut JSON answer is invalid JSON,
     as a real one would be) or at the first of `stop_sequences` (stop_reason "stop_sequence").
 
@@ -70,8 +88,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import itertools
 import json
+import posixpath
 import re
 import socket
 import threading
@@ -304,10 +324,248 @@ def summary_answer(user_text: str) -> str | None:
 
 def answer_text(params: dict) -> str:
     text = last_user_text(params)
-    summary = summary_answer(text)
-    if summary is not None:
-        return summary
+    for answerer in (summary_answer, port_answer, card_answer, patch_answer):
+        answer = answerer(text)
+        if answer is not None:
+            return answer
     return ("Echo: " + " ".join(text.split()[:ECHO_WORDS])).rstrip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers to semport and transfuse prompts: code that parses, named after the symbols asked for
+
+_TAG_ATTRS = re.compile(r'([\w-]+)="([^"]*)"')
+_SYMBOL_TAG = re.compile(r"<symbol\s+([^>]*?)/?>")
+_FENCES = {"go": "go", "typescript": "typescript", "tsx": "tsx", "python": "python", "javascript": "javascript"}
+_RESERVED = {
+    "go": set("break case chan const continue default defer else fallthrough for func go goto if import interface "
+              "map package range return select struct switch type var".split()),
+    "typescript": set("break case catch class const continue debugger default delete do else enum export extends "
+                      "false finally for function if import in instanceof new null return super switch this throw "
+                      "true try typeof var void while with yield let static implements interface package private "
+                      "protected public await arguments eval".split()),
+    "python": set("False None True and as assert async await break class continue def del elif else except "
+                  "finally for from global if import in is lambda nonlocal not or pass raise return try while "
+                  "with yield".split()),
+}
+_TYPE_KINDS = {"class", "struct", "interface", "enum", "type", "trait", "object", "module", "impl"}
+_VALUE_KINDS = {"variable", "constant", "const", "field"}
+
+
+def _attrs(text: str) -> dict[str, str]:
+    return {k: html.unescape(v) for k, v in _TAG_ATTRS.findall(text)}
+
+
+def _block(tag: str, text: str) -> tuple[dict[str, str], str] | None:
+    """The attributes and body of the first `<tag ...>...</tag>` in text."""
+    match = re.search(rf"<{tag}\b([^>]*)>(.*?)</{tag}>", text, re.DOTALL)
+    return (_attrs(match.group(1)), match.group(2)) if match else None
+
+
+def _symbols(body: str) -> list[dict[str, str]]:
+    return [_attrs(m) for m in _SYMBOL_TAG.findall(body)]
+
+
+def _parts(name: str) -> list[str]:
+    return [p.lower() for p in _IDENT_PART.findall(name)] or ["x"]
+
+
+def _pascal(name: str) -> str:
+    return "".join(p.capitalize() for p in _parts(name))
+
+
+def _camel(name: str) -> str:
+    pascal = _pascal(name)
+    return pascal[:1].lower() + pascal[1:]
+
+
+def _snake(name: str) -> str:
+    return "_".join(_parts(name))
+
+
+def _styled(lang: str, name: str, kind: str) -> str:
+    """A name in a language's conventions for its kind."""
+    if lang == "go":
+        return _pascal(name)
+    if kind in _TYPE_KINDS:
+        return _pascal(name)
+    if kind in _VALUE_KINDS and name.isupper():
+        return name
+    return _snake(name) if lang == "python" else _camel(name)
+
+
+def _params(lang: str, params: str) -> list[str]:
+    names: list[str] = []
+    for raw in params.split(","):
+        raw = raw.strip().lstrip("*&.")
+        if not raw or raw in ("self", "cls", "this", "/"):
+            continue
+        name = _snake(raw) if lang == "python" else _camel(raw)
+        name = name + "_" if name in _RESERVED.get(lang, ()) else name
+        while name in names:
+            name += "2"
+        names.append(name)
+    return names
+
+
+def stub_module(lang: str, symbols: list[dict[str, str]], package: str = "", doc: str = "") -> str:
+    """A module in `lang` that declares a counterpart of every symbol, with minimal valid bodies."""
+    types: dict[str, list[dict]] = {}  # type name -> its methods, in order
+    functions, values = [], []
+    for symbol in symbols:
+        name, kind = symbol.get("name", ""), symbol.get("kind", "function")
+        owner, _, member = name.rpartition(".")
+        if not name:
+            continue
+        if kind in _TYPE_KINDS and not owner:
+            types.setdefault(name, [])
+        elif owner:
+            types.setdefault(owner.split(".")[-1], []).append({**symbol, "name": member})
+        elif kind in _VALUE_KINDS:
+            values.append(symbol)
+        else:
+            functions.append(symbol)
+    write = {"go": _go_module, "typescript": _ts_module, "tsx": _ts_module, "javascript": _ts_module,
+             "python": _python_module}.get(lang, _python_module)
+    return write(lang, types, functions, values, package, doc or "Ported by the Anthropic twin.")
+
+
+def _go_module(lang, types, functions, values, package, doc) -> str:
+    package = re.sub(r"\W", "", package.lower()) or "main"
+    out = [f"// Package {package}: {doc}", f"package {package}", ""]
+    for value in values:
+        out += [f"// {_pascal(value['name'])} is a counterpart of {value['name']}.",
+                f"var {_pascal(value['name'])} any", ""]
+    for type_name, methods in types.items():
+        go_type = _pascal(type_name)
+        receiver = go_type[:1].lower()
+        out += [f"// {go_type} is a counterpart of {type_name}.", f"type {go_type} struct{{}}", ""]
+        for method in methods:
+            params = ", ".join(f"{p} any" for p in _params(lang, method.get("params", "")))
+            out += [f"// {_pascal(method['name'])} is a counterpart of {type_name}.{method['name']}.",
+                    f"func ({receiver} *{go_type}) {_pascal(method['name'])}({params}) any {{", "\treturn nil", "}", ""]
+    for function in functions:
+        params = ", ".join(f"{p} any" for p in _params(lang, function.get("params", "")))
+        out += [f"// {_pascal(function['name'])} is a counterpart of {function['name']}.",
+                f"func {_pascal(function['name'])}({params}) any {{", "\treturn nil", "}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _ts_module(lang, types, functions, values, package, doc) -> str:
+    typed = lang != "javascript"
+    annotate = (lambda p: f"{p}: unknown") if typed else (lambda p: p)
+    result = ": unknown" if typed else ""
+    throw = 'throw new Error("not ported by the twin");'
+    out = [f"// {doc}", ""]
+    for value in values:
+        out += [f"export const {_styled(lang, value['name'], 'variable')}{result} = undefined;", ""]
+    for type_name, methods in types.items():
+        out.append(f"export class {_pascal(type_name)} {{")
+        for method in methods:
+            params = ", ".join(annotate(p) for p in _params(lang, method.get("params", "")))
+            out += [f"  {_camel(method['name'])}({params}){result} {{", f"    {throw}", "  }"]
+        out += ["}", ""]
+    for function in functions:
+        params = ", ".join(annotate(p) for p in _params(lang, function.get("params", "")))
+        out += [f"export function {_camel(function['name'])}({params}){result} {{", f"  {throw}", "}", ""]
+    if not (values or types or functions):
+        out.append("export {};")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _python_module(lang, types, functions, values, package, doc) -> str:
+    out = [f'"""{doc}"""', ""]
+    for value in values:
+        out += [f"{_styled('python', value['name'], 'variable')} = None", ""]
+    for type_name, methods in types.items():
+        out += ["", f"class {_pascal(type_name)}:"]
+        for method in methods:
+            params = ", ".join(["self"] + _params("python", method.get("params", "")))
+            out += [f"    def {_snake(method['name'])}({params}):",
+                    '        raise NotImplementedError("not ported by the twin")', ""]
+        if not methods:
+            out += ["    pass", ""]
+    for function in functions:
+        params = ", ".join(_params("python", function.get("params", "")))
+        out += ["", f"def {_snake(function['name'])}({params}):",
+                '    raise NotImplementedError("not ported by the twin")', ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def port_answer(user_text: str) -> str | None:
+    """A fenced file in the target language with a counterpart of every listed symbol, or None."""
+    found = _block("semport", user_text)
+    if found is None:
+        return None
+    attrs, body = found
+    lang = attrs.get("to", "python")
+    code = stub_module(lang, _symbols(body), attrs.get("package", ""),
+                       f"ported from {attrs.get('source', 'its source')} by the Anthropic twin.")
+    return f"```{_FENCES.get(lang, lang)}\n{code}```\n"
+
+
+def card_answer(user_text: str) -> str | None:
+    """A Markdown pattern card built from the located source's names and docs, or None."""
+    found = _block("transfuse-card", user_text)
+    if found is None:
+        return None
+    attrs, body = found
+    source = attrs.get("source", "the donor")
+    symbols = _symbols(body)
+    tests = [_attrs(m) for m in re.findall(r"<test\s+([^>]*?)/?>", body)]
+    imports = (_block("imports", body) or ({}, ""))[1].splitlines()
+    main = symbols[0] if symbols else {"name": attrs.get("gene", "gene"), "kind": "module"}
+    what = (main.get("doc") or f"The {main.get('kind', 'code')} {main['name']} of {source}.").splitlines()[0]
+    interface = [f"- `{s['name']}({s.get('params', '')})` ({s.get('kind', 'function')})"
+                 + (f": {s['doc'].splitlines()[0]}" if s.get("doc") else "") for s in symbols]
+    lines = [f"# Pattern card: {main['name']}", "", "## What it does", "", what, "", "## Interface", "",
+             *(interface or ["- (no public symbols)"]), "", "## Invariants", "",
+             f"- Behaves as `{source}` does; the names above are its contract.", "", "## Dependencies", "",
+             *([f"- `{line.strip()}`" for line in imports if line.strip()] or ["- none"]), "",
+             "## How it is tested", "",
+             *([f"- `{t.get('name')}` in `{t.get('path')}`" for t in tests] or ["- no tests found"])]
+    return "\n".join(lines) + "\n"
+
+
+def patch_answer(user_text: str) -> str | None:
+    """A unified diff adding the module (and its test) the placement names, or None."""
+    found = _block("transfuse-patch", user_text)
+    if found is None:
+        return None
+    attrs, body = found
+    lang, module, test = attrs.get("lang", "python"), attrs.get("module", "gene.py"), attrs.get("test", "")
+    symbols = [s for s in _symbols(body) if "." not in s.get("name", "")] or _symbols(body)
+    title = re.search(r"^#\s*(.+)$", (_block("card", body) or ({}, ""))[1], re.MULTILINE)
+    files = {module: stub_module(lang, _symbols(body), attrs.get("package", ""),
+                                 title.group(1).strip() if title else "Transfused by the Anthropic twin.")}
+    if test:
+        files[test] = _stub_test(lang, module, test, symbols, attrs)
+    diff = "".join(_new_file_diff(path, text) for path, text in files.items())
+    return f"```diff\n{diff}```\n"
+
+
+def _stub_test(lang: str, module: str, test: str, symbols: list[dict], attrs: dict) -> str:
+    first = symbols[0] if symbols else {"name": "gene", "kind": "function"}
+    if lang == "go":
+        package = re.sub(r"\W", "", attrs.get("package", "").lower()) or "main"
+        name = _pascal(first["name"])
+        return (f'package {package}\n\nimport "testing"\n\nfunc Test{name}IsDeclared(t *testing.T) {{\n'
+                f"\t_ = {name}\n}}\n")
+    name = _styled(lang, first["name"], first.get("kind", "function"))
+    if lang in ("typescript", "tsx", "javascript"):
+        target = posixpath.relpath(posixpath.splitext(module)[0], posixpath.dirname(test) or ".")
+        target = target if target.startswith(".") else "./" + target
+        return (f'import {{ strict as assert }} from "node:assert";\nimport {{ {name} }} from "{target}";\n\n'
+                f'assert.ok({name} !== undefined);\n')
+    where = attrs.get("import") or posixpath.splitext(module)[0].removeprefix("src/").replace("/", ".")
+    return f"from {where} import {name}\n\n\ndef test_{_snake(first['name'])}_is_declared():\n    assert {name}\n"
+
+
+def _new_file_diff(path: str, text: str) -> str:
+    lines = text.splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+            f"@@ -0,0 +1,{len(lines)} @@\n{body}")
 
 
 def finish(text: str, params: dict) -> tuple[str, str, str | None, int]:
@@ -348,6 +606,7 @@ class Twin:
                           cache_read_input_tokens=0)
         self.batches: dict[str, dict] = {}
         self._faults: list[Fault] = []
+        self._replies: list[tuple[str, str | None]] = []  # (answer, what the last user message must contain)
         self._cache: set[str] = set()
         self._lock = threading.Lock()
         self._batch_lock = threading.Lock()  # batch state changes; separate, as ending a batch bills messages
@@ -394,6 +653,25 @@ class Twin:
         with self._lock:
             self._faults.extend(faults)
         return self
+
+    def reply(self, text: str, contains: str | None = None) -> Twin:
+        """Answer `text` to the next request whose last user message contains `contains` (any, if None)."""
+        with self._lock:
+            self._replies.append((text, contains))
+        return self
+
+    @property
+    def pending_replies(self) -> list[tuple[str, str | None]]:
+        with self._lock:
+            return list(self._replies)
+
+    def _take_reply(self, params: dict) -> str | None:
+        text = last_user_text(params)
+        with self._lock:
+            for i, (answer, contains) in enumerate(self._replies):
+                if contains is None or contains in text:
+                    return self._replies.pop(i)[0]
+        return None
 
     @property
     def pending_faults(self) -> list[Fault]:
@@ -451,7 +729,7 @@ class Twin:
     def make_message(self, params: dict) -> dict:
         """The Message the API would return for valid `params`, billed to the twin's totals."""
         usage = self.bill_input(params, remember=True)
-        text, reason, sequence, out_tokens = finish(answer_text(params), params)
+        text, reason, sequence, out_tokens = finish(self._take_reply(params) or answer_text(params), params)
         usage = {**usage, "output_tokens": out_tokens, "service_tier": "standard"}
         with self._lock:
             self.usage["requests"] += 1
