@@ -7,7 +7,8 @@ standard library with no cache, and measures:
 - first paint: from creating the app to its first rendered frame with the tree in it;
 - tree rows: how many rows the tree shows at first paint (listed from the disk);
 - event-loop lag: a 10 ms timer on the loop; the worst (and p99) delay of its ticks while
-  the cold build runs, while the user moves the cursor down the tree every 50 ms;
+  the cold build runs, first with the app left alone (what the build itself costs the screen),
+  then with a user moving the cursor down the tree every 50 ms (each move redraws the detail);
 - the build's wall time inside the app.
 Targets (issue: the cockpit app): tree within 1 s; worst lag <= 50 ms.
 """
@@ -34,7 +35,7 @@ from cockpit.tui.pyramid_pane import PyramidTree  # noqa: E402
 TICK = 0.010
 
 
-async def one_run(tree: Path) -> dict:
+async def one_run(tree: Path, navigate: bool) -> dict:
     shutil.rmtree(tree / ".cockpit", ignore_errors=True)
     created = time.perf_counter()
     app = CockpitApp(str(tree), default_cache_path(str(tree)), theme="dark", build=True, watch=False)
@@ -56,7 +57,8 @@ async def one_run(tree: Path) -> dict:
         build_started = time.perf_counter()
         await pilot.pause(0.2)
         while app.watch_state == "building" or app.build_process is None:
-            await pilot.press("down")  # a user moving through the tree while it fills in
+            if navigate:
+                await pilot.press("down")  # a user moving through the tree while it fills in
             await pilot.pause(0.05)
         build_seconds = time.perf_counter() - build_started
         timer.stop()
@@ -73,21 +75,25 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cockpit-app-"))
     try:
         tree = copy_stdlib(work / "stdlib")
-        runs = [asyncio.run(one_run(tree)) for _ in range(args.repeat)]
+        runs = [asyncio.run(one_run(tree, navigate=False)) for _ in range(args.repeat)]
+        moving = [asyncio.run(one_run(tree, navigate=True)) for _ in range(args.repeat)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'run':<6} {'first paint ms':>15} {'tree rows':>10} {'worst lag ms':>13} {'p99 lag ms':>11} "
+    print(f"{'run':<14} {'first paint ms':>15} {'tree rows':>10} {'worst lag ms':>13} {'p99 lag ms':>11} "
           f"{'ticks':>6} {'build s':>8} {'files':>6}  state")
-    for i, run in enumerate(runs, 1):
-        print(f"{i:<6} {run['first_paint'] * 1000:>15.0f} {run['rows']:>10} {run['worst_lag'] * 1000:>13.1f} "
-              f"{run['p99_lag'] * 1000:>11.1f} {run['ticks']:>6} {run['build']:>8.2f} {run['files']:>6}  {run['state']}")
+    for label, group in (("left alone", runs), ("navigating", moving)):
+        for run in group:
+            print(f"{label:<14} {run['first_paint'] * 1000:>15.0f} {run['rows']:>10} {run['worst_lag'] * 1000:>13.1f} "
+                  f"{run['p99_lag'] * 1000:>11.1f} {run['ticks']:>6} {run['build']:>8.2f} {run['files']:>6}  "
+                  f"{run['state']}")
 
-    def med(key: str, scale: float = 1.0) -> float:
-        return statistics.median(run[key] * scale for run in runs)
+    def med(group: list[dict], key: str, scale: float = 1000.0) -> float:
+        return statistics.median(run[key] * scale for run in group)
 
-    print(f"median first paint {med('first_paint', 1000):.0f} ms (target: tree within 1000 ms); "
-          f"median worst event-loop lag {med('worst_lag', 1000):.1f} ms (target <= 50 ms), "
-          f"p99 {med('p99_lag', 1000):.1f} ms; median cold build in the app {med('build'):.2f} s")
+    print(f"median first paint {med(runs + moving, 'first_paint'):.0f} ms (target: tree within 1000 ms); "
+          f"median worst event-loop lag during the cold build: {med(runs, 'worst_lag'):.1f} ms left alone, "
+          f"{med(moving, 'worst_lag'):.1f} ms navigating (target <= 50 ms); p99 {med(runs, 'p99_lag'):.1f} / "
+          f"{med(moving, 'p99_lag'):.1f} ms; median cold build in the app {med(runs, 'build', 1.0):.2f} s")
 
 
 if __name__ == "__main__":

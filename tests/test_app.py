@@ -44,9 +44,8 @@ def shown(widget) -> str:
 
 def detail_text(app) -> str:
     pane = app.query_one(DetailPane)
-    markdown = pane.query_one("#detail-markdown")
     parts = [shown(pane.query_one("#detail-header")), shown(pane.query_one("#detail-ladder")),
-             markdown.source if markdown.display else "", shown(pane.query_one("#detail-code"))]
+             shown(pane.query_one("#detail-markdown")), shown(pane.query_one("#detail-code"))]
     return "\n".join(parts)
 
 

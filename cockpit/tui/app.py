@@ -42,7 +42,8 @@ POLL_SECONDS = 1.0  # jobs and spend; a spend recorded by another process shows 
 DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
 DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
 STATE_FILE = "app.json"
-BUILD_NICENESS = 10  # per-user: the remembered theme
+BUILD_NICENESS = 10
+DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows  # per-user: the remembered theme
 
 
 def remembered() -> dict:
@@ -99,6 +100,8 @@ class CockpitApp(App):
         self.watch_state = "starting" if build or watch else "not watching"
         self.last_change = ""
         self.first_paint: float | None = None
+        self.detail_timer = None
+        self.polled: tuple[list[dict], BurnSnapshot] | None = None  # the last jobs and burn read
         self.watch_stop = threading.Event()
 
     # --- layout ---------------------------------------------------------------------------
@@ -144,7 +147,10 @@ class CockpitApp(App):
 
     @on(Tree.NodeHighlighted)
     def highlighted(self, event: Tree.NodeHighlighted) -> None:
-        self.show_detail(event.node.data)
+        # Held arrow keys move the cursor faster than a detail is worth drawing: draw where it rests.
+        if self.detail_timer is not None:
+            self.detail_timer.stop()
+        self.detail_timer = self.set_timer(DETAIL_DELAY, lambda: self.show_detail(event.node.data))
 
     @on(Tree.NodeSelected)
     def selected(self, event: Tree.NodeSelected) -> None:
@@ -349,9 +355,25 @@ class CockpitApp(App):
         if progress != self.build_progress:
             self.build_progress = progress
             self.update_status()
-        self.query_one(JobsPanel).show(jobs)
+        self.polled = (jobs, snap)
         self.query_one(BurnStrip).show(snap)
-        self.query_one(BurnPanel).show(snap)
+        self.show_tab_data()
+
+    def show_tab_data(self) -> None:
+        """Fill the jobs or burn panel only while it is on screen: a hidden table rebuilt every second
+        would cost the screen a layout pass for nothing."""
+        if self.polled is None:
+            return
+        jobs, snap = self.polled
+        active = self.query_one(TabbedContent).active
+        if active == "jobs":
+            self.query_one(JobsPanel).show(jobs)
+        elif active == "burn":
+            self.query_one(BurnPanel).show(snap)
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self) -> None:
+        self.show_tab_data()
 
     @on(JobsPanel.Act)
     def job_action(self, event: JobsPanel.Act) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import time
 
+from rich.markdown import Markdown
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from cache.store import Store
 from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import view_text
 
 SOURCE_LINES_SHOWN = 3000
-PARTS_SHOWN = 60  # outline lines under a summary  # past this a file is cut, with a note: highlighting it all would stall the app
+PARTS_SHOWN = 40  # outline lines under a summary  # past this a file is cut, with a note: highlighting it all would stall the app
 LEXERS = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx", "go": "go",
           "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby", "bash": "bash",
           "markdown": "markdown", "json": "json", "toml": "toml", "yaml": "yaml"}
@@ -47,14 +48,14 @@ class DetailPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-header")
         yield Static(id="detail-ladder")
-        yield Markdown(id="detail-markdown")
+        yield Static(id="detail-markdown")  # rich Markdown in one widget: cheap to redraw per cursor move
         yield Static(id="detail-code")
 
     def show(self, node: dict | None, view: str) -> None:
         self.node, self.view = node, view
         header = self.query_one("#detail-header", Static)
         ladder = self.query_one("#detail-ladder", Static)
-        markdown = self.query_one("#detail-markdown", Markdown)
+        markdown = self.query_one("#detail-markdown", Static)
         code = self.query_one("#detail-code", Static)
         if node is None:
             header.update(Text("Not summarized yet: the build is still on its way here.", style="italic"))
@@ -94,10 +95,10 @@ class DetailPane(VerticalScroll):
             code.update(Text(node["outline"] or "(no parts)"))
         else:
             markdown.display, code.display = True, False
-            markdown.update(view_text(self.root, node, view) or "_(empty)_")
+            markdown.update(Markdown(view_text(self.root, node, view) or "_(empty)_"))
             if node["outline"] and node["kind"] != "variable":  # a short summary leaves room: show the parts
                 code.display = True
-                parts = Text("\n")
+                parts = Text("\n", no_wrap=True, overflow="ellipsis")  # one row per part: cheap to lay out
                 parts.append("parts\n", style=f"bold {colours.get('secondary', '')}")
                 parts.append(_head(node["outline"], PARTS_SHOWN))
                 code.update(parts)
