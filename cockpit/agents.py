@@ -608,6 +608,17 @@ class AgentBurn:
         return Rate(window, messages, int(tokens), tokens * 60 / window, output * 60 / window, cost * 3600 / window,
                     int(unpriced))
 
+    def per_minute(self, minutes: int = 60, now: float | None = None) -> list[int]:
+        """Tokens (all kinds) in each of the last `minutes` minutes, oldest first: a sparkline's data."""
+        now = time.time() if now is None else now
+        start = now - minutes * 60
+        series = [0] * minutes
+        for slot, tokens in self._query(
+                "SELECT CAST((ts - ?) / 60 AS INTEGER), total(input_tokens + output_tokens + cache_write_tokens + "
+                "cache_read_tokens) FROM usage WHERE ts >= ? AND ts <= ? GROUP BY 1", [start, start, now]):
+            series[min(minutes - 1, slot)] += int(tokens)
+        return series
+
     def blocks(self, since: float | str | None = None, now: float | None = None) -> list[Block]:
         """The 5-hour blocks that end after `since` (all of them without it), oldest first; the last one is
         `active` when `now` is inside it."""

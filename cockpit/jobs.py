@@ -86,6 +86,11 @@ class Jobs:
             raise JobError(f"no job {job_id} in this cache (see: cockpit jobs)")
         return self._describe(row)
 
+    def job(self, job_id: int) -> Job:
+        """A created job, to run (`job.run(runner(job.kind))`)."""
+        record = self.get(job_id)
+        return Job(self, job_id, record["kind"], record["inputs"])
+
     def list(self, limit: int = 50, include_routine: bool = True) -> list[dict]:
         where = "" if include_routine else f"WHERE kind NOT IN ({', '.join('?' * len(ROUTINE_KINDS))})"
         args = [] if include_routine else list(ROUTINE_KINDS)

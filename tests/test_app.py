@@ -7,12 +7,14 @@ import time
 
 import pytest
 from textual.geometry import Region
+from textual.widgets import Markdown, TabbedContent
 
 from cache.store import Store, default_cache_path
 from cockpit.jobs import Jobs
 from cockpit.pyramid import build
 from cockpit.tui.app import CockpitApp
 from cockpit.tui.detail import DetailPane
+from cockpit.tui.panels import JobLogScreen
 from cockpit.tui.pyramid_pane import PyramidTree
 
 
@@ -194,14 +196,14 @@ async def test_spend_recorded_by_another_process_moves_the_burn_strip_within_two
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.3)
         today = app.query_one("#burn-today")
-        assert shown(today).startswith("$0.00 of")
+        assert shown(today).startswith("cockpit $0.00 of")
         other = Store(default_cache_path(str(built_repo)), str(built_repo))
         other.ledger_insert({"job": "headless", "started_at": time.time(), "ended_at": time.time(),
                              "model": "claude-haiku-4-5", "input_tokens": 200_000, "output_tokens": 40_000,
                              "cache_write_tokens": 0, "cache_read_tokens": 0, "outcome": "ok", "cost_usd": 0.4})
         other.close()
         started = time.monotonic()
-        await wait_for(pilot, lambda: shown(today).startswith("$0.40 of"), seconds=2.0)
+        await wait_for(pilot, lambda: shown(today).startswith("cockpit $0.40 of"), seconds=2.0)
         assert time.monotonic() - started <= 2.0
         assert "tok/min" in shown(app.query_one("#burn-rates"))
 
@@ -229,6 +231,49 @@ async def test_a_cold_start_shows_the_tree_before_the_build_ends(sample_repo):
         await wait_for(pilot, lambda: app.watch_state == "watching", seconds=10)
         jobs = Jobs(app.store).list()
         assert jobs[0]["kind"] == "summarize" and jobs[0]["state"] == "done"
+
+
+async def open_semport_form(app, pilot, out) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.press(*"semport")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.screen.query("#field-src"))
+    app.screen.query_one("#field-src").value = "weather"
+    app.screen.query_one("#field-out").value = str(out)
+
+
+async def test_a_semport_started_from_the_palette_runs_as_a_job_with_its_outputs(built_repo, llm, tmp_path):
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_semport_form(app, pilot, tmp_path / "ported")
+        app.screen.query_one("#field-to").value = "typescript"
+        await pilot.click("#start")
+        await wait_for(pilot, lambda: app.query_one(TabbedContent).active == "jobs", seconds=15)
+        await wait_for(pilot, lambda: any(j["kind"] == "semport" and j["state"] == "done"
+                                          for j in Jobs(app.store).list()), seconds=30)
+        job = next(j for j in Jobs(app.store).list() if j["kind"] == "semport")
+        assert job["spend"]["calls"] >= 3 and job["outputs"]["ported"] == job["outputs"]["files"]
+        assert (tmp_path / "ported" / "semport.json").exists()
+        assert sorted(p.name for p in (tmp_path / "ported").glob("*.ts")) == ["cache.ts", "client.ts", "index.ts"]
+        await wait_for(pilot, lambda: app.query_one("#jobs-table").row_count > 0)
+        await pilot.press("enter")  # the job's log and outputs
+        await wait_for(pilot, lambda: isinstance(app.screen, JobLogScreen))
+        log = app.screen.query_one(Markdown).source
+        assert "semport.json" in log and "done" in log
+
+
+async def test_without_an_llm_the_form_shows_the_plan_and_what_to_configure(built_repo, tmp_path):
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_semport_form(app, pilot, tmp_path / "ported")
+        await pilot.click("#start")
+        output = app.screen.query_one("#form-output")
+        await wait_for(pilot, lambda: "LLM" in shown(output), seconds=15)
+        text = shown(output)
+        assert "client.py" in text and "estimate" in text and "ANTHROPIC_API_KEY" in text
+        assert not Jobs(app.store).list()  # nothing started, nothing spent
+        assert not (tmp_path / "ported").exists()
 
 
 # --- snapshots: the main screen in every theme, narrow and wide ----------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -34,7 +35,9 @@ from cockpit.jobs import JobError, Jobs, runner
 from cockpit.ledger import burn, parse_since, per_minute, spend
 from cockpit.pyramid import LEVELS
 from cockpit.tui.detail import DetailPane
-from cockpit.tui.panels import (BurnPanel, BurnSnapshot, BurnStrip, ContextPreview, JobLogScreen, JobsPanel)
+from cockpit.tui.job_forms import SemportForm, TransfuseForm
+from cockpit.tui.panels import (AgentsView, BurnPanel, BurnSnapshot, BurnStrip, ContextPreview, JobLogScreen,
+                                 JobsPanel)
 from cockpit.tui.pyramid_pane import PyramidTree
 from cockpit.watch import Watcher
 
@@ -244,6 +247,10 @@ class CockpitApp(App):
         yield SystemCommand("Context preview", "What an agent gets for a task (2)", lambda: self.action_tab("context"))
         yield SystemCommand("Jobs", "Builds, refreshes, semports, transfusions (3)", lambda: self.action_tab("jobs"))
         yield SystemCommand("Burn", "Token spend: Cockpit's and the agents' (4)", lambda: self.action_tab("burn"))
+        yield SystemCommand("Start a semport…", "Port code of this repository into another language",
+                            lambda: self.open_job_form(SemportForm))
+        yield SystemCommand("Start a gene transfusion…", "Grow a pattern from another repository in this one",
+                            lambda: self.open_job_form(TransfuseForm))
         yield SystemCommand("Rebuild the pyramid", "Run an incremental build now (b)", self.action_rebuild)
         yield SystemCommand("Show keys", "Every key binding (?)", self.action_toggle_keys)
 
@@ -338,15 +345,19 @@ class CockpitApp(App):
     def poll(self) -> None:
         """Jobs and spend, read every second on this thread's own connection."""
         store = Store(self.cache_path, self.root)
+        agents = open_agents()
         worker = get_current_worker()
         try:
             while not worker.is_cancelled:
                 jobs = Jobs(store).list(60, include_routine=True)
                 snap = burn_snapshot(store, self.config)
+                snap.agents = agents_view(agents)
                 self.call_from_thread(self.show_polled, jobs, snap)
                 time.sleep(POLL_SECONDS)
         finally:
             store.close()
+            if agents is not None:
+                agents.close()
 
     def show_polled(self, jobs: list[dict], snap: BurnSnapshot) -> None:
         building = next((j for j in jobs if j["kind"] == "summarize" and j["state"] == "running"), None)
@@ -378,8 +389,8 @@ class CockpitApp(App):
     @on(JobsPanel.Act)
     def job_action(self, event: JobsPanel.Act) -> None:
         job = event.job
-        if event.action == "open":
-            self.push_screen(JobLogScreen(job, Jobs(self.store).events(job["id"])))
+        if event.action == "open":  # the panel's copy may be a second old: read the job afresh
+            self.push_screen(JobLogScreen(Jobs(self.store).get(job["id"]), Jobs(self.store).events(job["id"])))
         elif event.action == "cancel":
             try:
                 Jobs(self.store).cancel(job["id"])
@@ -389,16 +400,28 @@ class CockpitApp(App):
         elif job["kind"] == "summarize":
             self.action_rebuild()
         else:
-            self.resume_job(job["id"])
+            self.run_job(job["id"], resume=True)
+
+    def open_job_form(self, form) -> None:
+        def started(job_id: int | None) -> None:
+            if job_id is not None:
+                self.action_tab("jobs")
+                self.run_job(job_id)
+
+        self.push_screen(form(self.root, self.cache_path, self.config), started)
 
     @work(thread=True, group="jobs")
-    def resume_job(self, job_id: int) -> None:
+    def run_job(self, job_id: int, resume: bool = False) -> None:
+        """Run a created job, or resume a stopped one from its last finished step, on this thread."""
         store = Store(self.cache_path, self.root)
         try:
-            job = Jobs(store).resume(job_id)
-            self.call_from_thread(self.notify, f"Job {job_id} resumed")
+            jobs = Jobs(store)
+            job = jobs.resume(job_id) if resume else jobs.job(job_id)
+            self.call_from_thread(self.notify, f"Job {job_id} ({job.kind}) {'resumed' if resume else 'started'}")
             record = job.run(runner(job.kind))
-            self.call_from_thread(self.notify, f"Job {job_id}: {record['state']}")
+            self.call_from_thread(self.notify, f"Job {job_id}: {record['state']}"
+                                  + (f" ({record['error']})" if record["error"] else ""),
+                                  severity="information" if record["state"] == "done" else "warning")
         except JobError as exc:
             self.call_from_thread(self.notify, str(exc), severity="warning")
         finally:
@@ -436,3 +459,29 @@ def burn_snapshot(store: Store, config: Config, now: float | None = None) -> Bur
         today_usd=spent["total"]["cost_usd"], budget_usd=config.daily_budget or DEFAULT_DAILY_BUDGET,
         budget_is_default=config.daily_budget is None, by_model=spent["rows"],
         by_job=spend(store, today, "job")["rows"])
+
+
+def open_agents():
+    """The coding agents' usage index (cockpit.agents), or None when it cannot be opened."""
+    from cockpit.agents import AgentBurn, AgentsError
+
+    try:
+        return AgentBurn()
+    except (AgentsError, OSError, sqlite3.Error):
+        return None
+
+
+def agents_view(agents) -> AgentsView | None:
+    """Read what the agents appended since the last look, and what they burn now."""
+    from cockpit.agents import RATE_WINDOW, AgentsError
+
+    if agents is None:
+        return None
+    try:
+        agents.refresh()
+        now = time.time()
+        return AgentsView(snapshot=agents.snapshot("today", "session", now=now),
+                          recent=agents.report(now - RATE_WINDOW, "session", now), window=RATE_WINDOW,
+                          series=agents.per_minute(60, now), looked_in=[str(p) for p in agents.projects_dirs])
+    except (AgentsError, OSError, sqlite3.Error) as exc:
+        return AgentsView(error=str(exc).splitlines()[0])

@@ -28,7 +28,7 @@ def origin(store: Store, node: dict) -> str:
     """Where the node's summary came from: the built-in summarizer, or which model and when."""
     label = node.get("summarizer") or ""
     if not label.startswith("llm/"):
-        return "extractive summarizer (offline, no cost)"
+        return "the extractive summarizer (offline, free)"
     model = label.split("/")[1]
     row = store.db.conn.execute("SELECT MAX(created_at) FROM llm_summaries WHERE id = ? AND model = ?",
                                 [node["id"], model]).fetchone()
@@ -57,6 +57,7 @@ class DetailPane(VerticalScroll):
         ladder = self.query_one("#detail-ladder", Static)
         markdown = self.query_one("#detail-markdown", Static)
         code = self.query_one("#detail-code", Static)
+        code.set_class(view not in ("source", "outline"), "parts")
         if node is None:
             header.update(Text("Not summarized yet: the build is still on its way here.", style="italic"))
             ladder.update("")
@@ -76,16 +77,13 @@ class DetailPane(VerticalScroll):
         title = Text()
         title.append(f"{where}", style="bold")
         title.append(f"  {node['kind']}", style=colours.get("secondary", ""))
-        title.append(f"  ·  {LEVEL_NAMES[view]}  ·  {tokens if tokens is not None else '?'} tokens",
+        title.append(f"\n{LEVEL_NAMES[view]} · {tokens if tokens is not None else '?'} tokens",
                      style=colours.get("accent", ""))
-        title.append(f"\nsummary from {origin(self.store, node)}", style="dim")
+        title.append(f" · from {origin(self.store, node)}", style="dim")
         header.update(title)
-        rungs = Text("zoom  ")
+        rungs = Text("zoom ", style="dim")
         for level in LEVELS:
-            style = f"bold reverse {colours.get('primary', '')}" if level == view else "dim"
-            rungs.append(f" {level} ", style=style)
-            rungs.append(" ")
-        rungs.append("   - / + to zoom", style="dim")
+            rungs.append(f" {level} ", style=f"bold reverse {colours.get('primary', '')}" if level == view else "")
         ladder.update(rungs)
         if view == "source":
             markdown.display, code.display = False, True
@@ -98,7 +96,7 @@ class DetailPane(VerticalScroll):
             markdown.update(Markdown(view_text(self.root, node, view) or "_(empty)_"))
             if node["outline"] and node["kind"] != "variable":  # a short summary leaves room: show the parts
                 code.display = True
-                parts = Text("\n", no_wrap=True, overflow="ellipsis")  # one row per part: cheap to lay out
+                parts = Text("\n")
                 parts.append("parts\n", style=f"bold {colours.get('secondary', '')}")
                 parts.append(_head(node["outline"], PARTS_SHOWN))
                 code.update(parts)

@@ -3,9 +3,12 @@ workers gather that data off the event loop."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from dataclasses import dataclass, field
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -70,6 +73,7 @@ class ContextPreview(Vertical):
 # --- jobs -----------------------------------------------------------------------------------
 
 
+AGENT_ROWS = 12  # sessions listed, costliest first
 STATE_MARKS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■"}
 
 
@@ -180,6 +184,18 @@ class JobLogScreen(ModalScreen):
 
 
 @dataclass
+class AgentsView:
+    """The coding agents' side of the burn panel (cockpit.agents)."""
+
+    snapshot: object | None = None  # agents.Snapshot: today by session, rate, block, budget, served
+    recent: object | None = None  # agents.Report of the last `window` seconds by session: who burns now
+    window: float = 600.0
+    series: list[int] = field(default_factory=list)  # tokens per minute, last hour
+    looked_in: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
 class BurnSnapshot:
     """What the burn panel shows, gathered by a worker from the ledger (and the agents' logs)."""
 
@@ -192,26 +208,39 @@ class BurnSnapshot:
     budget_is_default: bool
     by_model: list[dict] = field(default_factory=list)
     by_job: list[dict] = field(default_factory=list)
-    agents: dict | None = None  # the coding agents' burn, when their logs are readable
+    agents: AgentsView | None = None  # the coding agents' burn, when their logs are readable
 
 
 class BurnStrip(Horizontal):
-    """One line, always on screen: the sparkline, the rates, today's gauge."""
+    """One line, always on screen: the sparkline, Cockpit's and the agents' rates, today's gauge."""
 
     def compose(self) -> ComposeResult:
         yield Label("burn", id="burn-title")
         yield Sparkline([0] * 60, id="burn-sparkline")
         yield Label("", id="burn-rates")
+        yield Label("", id="burn-agents-rate")
         yield ProgressBar(total=100, show_eta=False, show_percentage=True, id="burn-gauge")
         yield Label("", id="burn-today")
 
     def show(self, snap: BurnSnapshot) -> None:
-        self.query_one("#burn-sparkline", Sparkline).data = snap.series
+        agents = snap.agents.snapshot if snap.agents and snap.agents.snapshot and \
+            snap.agents.snapshot.report.rows else None
+        series = snap.series
+        if agents:
+            series = [a + b for a, b in zip(series, snap.agents.series)]
+        self.query_one("#burn-sparkline", Sparkline).data = series
         self.query_one("#burn-rates", Label).update(
-            f"{short_count(int(snap.tokens_per_minute))} tok/min · ${snap.usd_per_hour:.2f}/h")
-        self.query_one("#burn-gauge", ProgressBar).update(
-            progress=min(100.0, 100 * snap.today_usd / snap.budget_usd) if snap.budget_usd else 0)
-        self.query_one("#burn-today", Label).update(f"${snap.today_usd:.2f} of ${snap.budget_usd:.2f} today")
+            f"cockpit {short_count(int(snap.tokens_per_minute))} tok/min ${snap.usd_per_hour:.2f}/h")
+        agents_rate = self.query_one("#burn-agents-rate", Label)
+        agents_rate.display = agents is not None
+        if agents:
+            agents_rate.update(f"agents {short_count(int(agents.rate.tokens_per_minute))} tok/min "
+                               f"${agents.rate.usd_per_hour:,.2f}/h")
+            spent, budget, who = agents.budget.spent_usd, agents.budget.daily_usd, "agents"
+        else:
+            spent, budget, who = snap.today_usd, snap.budget_usd, "cockpit"
+        self.query_one("#burn-gauge", ProgressBar).update(progress=min(100.0, 100 * spent / budget) if budget else 0)
+        self.query_one("#burn-today", Label).update(f"{who} ${spent:,.2f} of ${budget:,.0f} today")
 
 
 class BurnPanel(VerticalScroll):
@@ -239,7 +268,7 @@ class BurnPanel(VerticalScroll):
         tables = Table.grid(padding=(0, 3))
         tables.add_row(_spend_table("model", snap.by_model), _spend_table("job", snap.by_job))
         self.query_one("#burn-tables", Static).update(tables)
-        self.query_one("#burn-agents", Static).update(_agents_view(snap.agents))
+        self.query_one("#burn-agents", Static).update(_agents_view(snap.agents, colours))
 
 
 def _spend_table(title: str, rows: list[dict]) -> Table:
@@ -255,7 +284,59 @@ def _spend_table(title: str, rows: list[dict]) -> Table:
     return table
 
 
-def _agents_view(agents: dict | None) -> Text | Table:
-    if not agents:
-        return Text("\nCoding agents: no Claude Code sessions found.", style="dim")
-    return Text(str(agents))
+def _agents_view(agents: AgentsView | None, colours: dict) -> Group | Text:
+    if agents is None:
+        return Text("\nCoding agents: their logs could not be read.", style="dim")
+    if agents.error:
+        return Text(f"\nCoding agents: {agents.error}", style="dim")
+    snap = agents.snapshot
+    if not snap.report.rows:
+        where = ", ".join(agents.looked_in) or "nowhere"
+        return Text(f"\nCoding agents: no Claude Code activity today (looked in {where}; set CLAUDE_CONFIG_DIR "
+                    "to look elsewhere).", style="dim")
+    head = Text("\nCoding agents (Claude Code), today\n", style="bold")
+    head.append(snap.rate.describe() + "\n")
+    head.append((snap.block.describe(snap.now) if snap.block else "5-hour block: none active") + "\n")
+    budget = snap.budget
+    head.append_text(gauge(budget.percent, 24, colours))
+    head.append(" " + budget.describe() + "\n")
+    report = snap.report
+    if report.served_answers:
+        share = 100 * report.total.served_tokens / max(report.served_input_tokens, 1)
+        head.append(f"context served by Cockpit: {report.total.served_tokens:,} tokens in {report.served_answers} "
+                    f"answers ({share:.2f}% of the agents' input in those projects)\n")
+    else:
+        head.append("context served by Cockpit: none today\n", style="dim")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for title, justify in (("session", "left"), ("project", "left"), ("model", "left"), ("in", "right"),
+                           ("out", "right"), ("cache r/w", "right"), ("$", "right"), ("tok/min", "right"),
+                           ("$/h", "right"), ("last", "left")):
+        table.add_column(title, justify=justify, no_wrap=True, overflow="ellipsis",
+                         max_width=16 if title == "project" else None)
+    now_rates = {row.key: row for row in agents.recent.rows}
+    window_minutes = agents.window / 60
+    for row in report.rows[:AGENT_ROWS]:
+        recent = now_rates.get(row.key)
+        per_minute = recent.tokens / window_minutes if recent else 0
+        per_hour = recent.cost_usd * 60 / window_minutes if recent else 0
+        cost = "unpriced" if row.unpriced and row.unpriced == row.messages else f"{row.cost_usd:,.2f}"
+        table.add_row(row.key[:8], os.path.basename(row.project or "") or "?", _short_model(row.model or ""),
+                      short_count(row.input_tokens),
+                      short_count(row.output_tokens),
+                      f"{short_count(row.cache_read_tokens)}/{short_count(row.cache_write_tokens)}", cost,
+                      short_count(int(per_minute)), f"{per_hour:,.2f}",
+                      time.strftime("%H:%M", time.localtime(row.last_seen)))
+    return Group(head, table)
+
+
+def gauge(percent: float, width: int, colours: dict) -> Text:
+    filled = max(0, min(width, round(width * percent / 100)))
+    colour = colours.get("error" if percent >= 90 else "warning" if percent >= 60 else "success", "")
+    bar = Text("█" * filled, style=colour)
+    bar.append("░" * (width - filled), style="dim")
+    return bar
+
+
+def _short_model(model: str) -> str:
+    """claude-sonnet-4-5-20250929 -> sonnet-4-5: the family and version are what tell sessions apart."""
+    return re.sub(r"-\d{8}$", "", model.removeprefix("claude-"))
