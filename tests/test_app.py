@@ -2,8 +2,10 @@
 
 import asyncio
 import json
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from textual.geometry import Region
@@ -120,6 +122,17 @@ async def test_find_jumps_to_a_symbol_by_fuzzy_name(built_repo):
         await pilot.pause()
         assert app.selected_id() in ("weather/client.py::ForecastClient.forecast", "weather/client.py::ForecastClient")
         assert "ForecastClient" in detail_text(app)
+
+
+async def test_question_mark_shows_and_hides_the_keys(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
 
 
 async def test_context_preview_shows_what_an_agent_gets(built_repo):
@@ -274,6 +287,30 @@ async def test_without_an_llm_the_form_shows_the_plan_and_what_to_configure(buil
         assert "client.py" in text and "estimate" in text and "ANTHROPIC_API_KEY" in text
         assert not Jobs(app.store).list()  # nothing started, nothing spent
         assert not (tmp_path / "ported").exists()
+
+
+async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_seconds(built_repo):
+    from test_agents import assistant, lines, session_file
+
+    claude = Path(os.environ["CLAUDE_CONFIG_DIR"])
+    log = session_file(claude, "/home/dev/src/shop", "sess-1")
+    log.write_text(lines(assistant("m1", "r1", time.time() - 30, "sess-1", "/home/dev/src/shop",
+                                   inp=100, out=2_000, read=50_000)))
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        rate = app.query_one("#burn-agents-rate")
+        await wait_for(pilot, lambda: "agents" in shown(rate), seconds=3)
+        before = shown(rate)
+        with log.open("a") as fh:  # the agent answers again
+            fh.write(lines(assistant("m2", "r2", time.time(), "sess-1", "/home/dev/src/shop",
+                                     inp=200, out=4_000, read=90_000)))
+        started = time.monotonic()
+        await wait_for(pilot, lambda: shown(rate) != before, seconds=2.0)
+        assert time.monotonic() - started <= 2.0
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "sess-1" in shown(app.query_one("#burn-agents")), seconds=2.0)
+        panel = shown(app.query_one("#burn-agents"))
+        assert "shop" in panel and "sonnet-4-5" in panel and "budget today" in panel
 
 
 # --- snapshots: the main screen in every theme, narrow and wide ----------------------------------
