@@ -8,6 +8,7 @@ the loop. The loop's own connection serves the small reads of the tree and detai
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
@@ -142,6 +143,9 @@ class CockpitApp(App):
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
+            # What exists now (Textual, the widgets, the modules) lives as long as the app: keeping it out
+            # of the collector's full passes cuts their pauses, which otherwise show as stutters.
+            gc.freeze()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 110, "narrow")

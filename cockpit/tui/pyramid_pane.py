@@ -109,11 +109,14 @@ class PyramidTree(Tree[str]):
         rows = {row["id"]: row for row in self.store.nodes_by_id(list(self.by_id))}
         for node_id, tree_node in self.by_id.items():
             row = rows.get(node_id)
-            if row is not None or node_id == "":
-                tree_node.set_label(self.label_for(row or {"id": "", "kind": "repo", "name": self.repo_name}))
-            elif tree_node.data is not None:
+            if row is None and node_id == "":
+                row = {"id": "", "kind": "repo", "name": self.repo_name}
+            elif row is None:  # listed from the disk, not built yet
                 kind = "dir" if os.path.isdir(os.path.join(self.root_dir, node_id)) else "file"
-                tree_node.set_label(self.label_for({"id": node_id, "kind": kind, "name": node_id.rsplit("/", 1)[-1]}))
+                row = {"id": node_id, "kind": kind, "name": node_id.rsplit("/", 1)[-1]}
+            label = self.label_for(row)
+            if label != tree_node.label:  # an unchanged row costs no redraw
+                tree_node.set_label(label)
 
     def label_for(self, row: dict) -> Text:
         kind = row["kind"]
@@ -192,4 +195,4 @@ def _disk_entries(root: str, rel_dir: str) -> list[dict]:
             continue
         rows.append({"id": f"{rel_dir}/{entry.name}" if rel_dir else entry.name, "kind": "dir" if is_dir else "file",
                      "name": entry.name})
-    return sorted(rows, key=lambda r: (r["kind"] != "dir", r["name"].lower()))
+    return sorted(rows, key=lambda r: (r["kind"] != "dir", r["name"]))  # the cache's order: no reshuffle later
