@@ -19,7 +19,7 @@ from click_default_group import DefaultGroup
 from cache.store import CacheError, Store, default_cache_path
 from cockpit.config import Config, ConfigError
 from cockpit.context import ContextError, build_context, render_zoom, resolve_node
-from cockpit.jobs import Job, Jobs
+from cockpit.jobs import Job, JobError, Jobs, runner
 from cockpit.pyramid import LEVELS, build, source_tokens
 from cockpit.render import load_tree, to_json, to_markdown
 from cockpit.watch import Refresh, Watcher, watch_in_background
@@ -675,8 +675,6 @@ def jobs() -> None:
 @cache_option
 def jobs_list(show_all, limit, fmt, root, cache):
     """The newest jobs of this repository, with state, progress and spend."""
-    from cockpit.jobs import Jobs
-
     with session(root, cache) as (_, store):
         rows = Jobs(store).list(limit, include_routine=show_all)
     if fmt == "json":
@@ -692,6 +690,16 @@ def jobs_list(show_all, limit, fmt, root, cache):
     _print_table(table, right=(3, 4))
 
 
+@contextlib.contextmanager
+def _jobs_of(root: str, cache: str | None):
+    """The repository's jobs; a job that is not there, or cannot do what is asked, is a one-line failure."""
+    with session(root, cache) as (_, store):
+        try:
+            yield Jobs(store)
+        except JobError as exc:
+            raise Failure(str(exc)) from None
+
+
 @jobs.command("show")
 @click.argument("job_id", type=int)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
@@ -699,14 +707,8 @@ def jobs_list(show_all, limit, fmt, root, cache):
 @cache_option
 def jobs_show(job_id, fmt, root, cache):
     """One job: its inputs, state, spend, event log and outputs."""
-    from cockpit.jobs import JobError, Jobs
-
-    with session(root, cache) as (_, store):
-        try:
-            job = Jobs(store).get(job_id)
-        except JobError as exc:
-            raise Failure(str(exc)) from None
-        events = Jobs(store).events(job_id)
+    with _jobs_of(root, cache) as jobs:
+        job, events = jobs.get(job_id), jobs.events(job_id)
     if fmt == "json":
         click.echo(json.dumps({**job, "events": events}, indent=2))
         return
@@ -730,13 +732,8 @@ def jobs_show(job_id, fmt, root, cache):
 @cache_option
 def jobs_cancel(job_id, root, cache):
     """Stop a job: a running one at its next step (from any process), a queued one at once."""
-    from cockpit.jobs import JobError, Jobs
-
-    with session(root, cache) as (_, store):
-        try:
-            job = Jobs(store).cancel(job_id)
-        except JobError as exc:
-            raise Failure(str(exc)) from None
+    with _jobs_of(root, cache) as jobs:
+        job = jobs.cancel(job_id)
     click.echo(f"job {job_id}: {'cancel requested' if job['state'] == 'running' else job['state']}")
 
 
@@ -746,13 +743,8 @@ def jobs_cancel(job_id, root, cache):
 @cache_option
 def jobs_resume(job_id, root, cache):
     """Run a failed, cancelled or interrupted job again from its last finished step."""
-    from cockpit.jobs import JobError, Jobs, runner
-
-    with session(root, cache) as (_, store):
-        try:
-            job = Jobs(store).resume(job_id)
-        except JobError as exc:
-            raise Failure(str(exc)) from None
+    with _jobs_of(root, cache) as jobs:
+        job = jobs.resume(job_id)
         result = job.run(runner(job.kind))
     click.echo(f"job {job_id}: {result['state']}" + (f" ({result['error']})" if result["error"] else ""))
     if result["state"] != "done":
