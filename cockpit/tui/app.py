@@ -47,6 +47,7 @@ DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
 DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
 STATE_FILE = "app.json"
 BUILD_NICENESS = 10
+NARROW, MEDIUM = 110, 150  # terminal widths below which the layout drops what it can
 DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows  # per-user: the remembered theme
 
 
@@ -148,7 +149,8 @@ class CockpitApp(App):
             gc.freeze()
 
     def on_resize(self) -> None:
-        self.set_class(self.size.width < 110, "narrow")
+        self.set_class(self.size.width < NARROW, "narrow")
+        self.set_class(self.size.width < MEDIUM, "medium")
 
     # --- the pyramid and the detail pane --------------------------------------------------
 

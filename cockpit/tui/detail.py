@@ -28,7 +28,7 @@ def origin(store: Store, node: dict) -> str:
     """Where the node's summary came from: the built-in summarizer, or which model and when."""
     label = node.get("summarizer") or ""
     if not label.startswith("llm/"):
-        return "the extractive summarizer (offline, free)"
+        return "extractive (offline, free)"
     model = label.split("/")[1]
     row = store.db.conn.execute("SELECT MAX(created_at) FROM llm_summaries WHERE id = ? AND model = ?",
                                 [node["id"], model]).fetchone()

@@ -230,17 +230,17 @@ class BurnStrip(Horizontal):
             series = [a + b for a, b in zip(series, snap.agents.series)]
         self.query_one("#burn-sparkline", Sparkline).data = series
         self.query_one("#burn-rates", Label).update(
-            f"cockpit {short_count(int(snap.tokens_per_minute))} tok/min ${snap.usd_per_hour:.2f}/h")
+            f"cockpit {short_count(int(snap.tokens_per_minute))} tok/m ${snap.usd_per_hour:.2f}/h")
         agents_rate = self.query_one("#burn-agents-rate", Label)
         agents_rate.display = agents is not None
         if agents:
-            agents_rate.update(f"agents {short_count(int(agents.rate.tokens_per_minute))} tok/min "
+            agents_rate.update(f"agents {short_count(int(agents.rate.tokens_per_minute))} tok/m "
                                f"${agents.rate.usd_per_hour:,.2f}/h")
             spent, budget, who = agents.budget.spent_usd, agents.budget.daily_usd, "agents"
         else:
             spent, budget, who = snap.today_usd, snap.budget_usd, "cockpit"
         self.query_one("#burn-gauge", ProgressBar).update(progress=min(100.0, 100 * spent / budget) if budget else 0)
-        self.query_one("#burn-today", Label).update(f"{who} ${spent:,.2f} of ${budget:,.0f} today")
+        self.query_one("#burn-today", Label).update(f"{who} ${spent:,.2f}/${budget:,.0f} today")
 
 
 class BurnPanel(VerticalScroll):
