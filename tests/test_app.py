@@ -218,7 +218,7 @@ async def test_spend_recorded_by_another_process_moves_the_burn_strip_within_two
         started = time.monotonic()
         await wait_for(pilot, lambda: shown(today).startswith("cockpit $0.40/"), seconds=2.0)
         assert time.monotonic() - started <= 2.0
-        assert "tok/min" in shown(app.query_one("#burn-rates"))
+        assert shown(app.query_one("#burn-rates")) == "cockpit 4.0k tok/m $0.40/h"  # 240k tokens, $0.40 in the hour
 
 
 async def test_a_saved_file_is_refreshed_without_a_restart(built_repo):
