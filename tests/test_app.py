@@ -18,6 +18,7 @@ from cockpit.tui.app import CockpitApp
 from cockpit.tui.detail import DetailPane
 from cockpit.tui.panels import JobLogScreen
 from cockpit.tui.pyramid_pane import PyramidTree
+from conftest import write_tree
 
 
 @pytest.fixture
@@ -311,6 +312,33 @@ async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_se
         await wait_for(pilot, lambda: "sess-1" in shown(app.query_one("#burn-agents")), seconds=2.0)
         panel = shown(app.query_one("#burn-agents"))
         assert "shop" in panel and "sonnet-4-5" in panel and "budget today" in panel
+
+
+async def test_a_transfusion_form_plans_from_a_donor_without_an_llm(built_repo, tmp_path):
+    donor = write_tree(tmp_path / "donor", {"net/retry.py": '''
+        """Retries with exponential backoff."""
+
+
+        def retry_with_backoff(call, attempts=3, base=0.1):
+            """Call until it succeeds, sleeping longer after each failure."""
+            return call()
+        '''})
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"transfusion")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#field-donor"))
+        app.screen.query_one("#field-donor").value = str(donor)
+        app.screen.query_one("#field-gene").value = "retry with backoff"
+        await pilot.click("#plan")
+        output = app.screen.query_one("#form-output")
+        await wait_for(pilot, lambda: "estimate" in shown(output), seconds=20)
+        assert "net/retry.py" in shown(output) and "retry_with_backoff" in shown(output)
+        await pilot.click("#start")
+        await wait_for(pilot, lambda: "LLM" in shown(output), seconds=20)
+        assert not Jobs(app.store).list()
 
 
 # --- snapshots: the main screen in every theme, narrow and wide ----------------------------------
