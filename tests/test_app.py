@@ -341,6 +341,28 @@ async def test_a_transfusion_form_plans_from_a_donor_without_an_llm(built_repo, 
         assert not Jobs(app.store).list()
 
 
+async def test_with_a_key_the_app_summarizes_with_claude_and_its_spend_shows(sample_repo, llm, monkeypatch):
+    import cockpit.tui.app
+
+    monkeypatch.setattr(cockpit.tui.app, "LLM_SETTLE_SECONDS", 0.3)
+    app = make_app(sample_repo, build=True, watch=True, llm=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        today = app.query_one("#burn-today")
+        await wait_for(pilot, lambda: app.watching, seconds=30)
+        await wait_for(pilot, lambda: not shown(today).startswith("cockpit $0.00/"), seconds=3)
+        calls = len(llm.requests("/v1/messages"))
+        assert calls >= 3  # files and directories, through the real SDK
+        app.query_one(PyramidTree).reveal("weather/cache.py")
+        await wait_for(pilot, lambda: app.selected_id() == "weather/cache.py")
+        await wait_for(pilot, lambda: "from claude-haiku-4-5" in detail_text(app))
+        (sample_repo / "weather" / "cache.py").write_text('"""Keeps forecasts in SQLite tables."""\n')
+        await wait_for(pilot, lambda: len(llm.requests("/v1/messages")) > calls, seconds=15)
+        await wait_for(pilot, lambda: sum(j["kind"] == "summarize" for j in Jobs(app.store).list()) == 2
+                       and Jobs(app.store).list()[0]["state"] == "done", seconds=15)
+        node = app.store.node("weather/cache.py")
+        assert node["summarizer"].startswith("llm/") and "forecasts" in " ".join(node["summaries"]).lower()
+
+
 # --- snapshots: the main screen in every theme, narrow and wide ----------------------------------
 
 

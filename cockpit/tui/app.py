@@ -48,6 +48,7 @@ DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 w
 STATE_FILE = "app.json"
 BUILD_NICENESS = 10
 NARROW, MEDIUM = 110, 150  # terminal widths below which the layout drops what it can
+LLM_SETTLE_SECONDS = 30.0  # with a key: quiet time after edits before Claude re-summarizes them
 DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows  # per-user: the remembered theme
 
 
@@ -108,6 +109,7 @@ class CockpitApp(App):
         self.detail_timer = None
         self.polled: tuple[list[dict], BurnSnapshot] | None = None  # the last jobs and burn read
         self.watch_stop = threading.Event()
+        self.watching = False  # a watcher thread is running
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -271,20 +273,26 @@ class CockpitApp(App):
     @work(thread=True, exclusive=True, group="build")
     def build(self) -> None:
         """Build in a child process: it owns its cores and its GIL, so the app never stutters."""
-        command = [sys.executable, "-m", "cockpit", "summarize", self.root, "--cache", str(self.cache_path), "-q",
-                   "--depth", "0", "--llm" if self.llm else "--no-llm"]
         self.call_from_thread(self.set_watch_state, "building")
+        self.summarize_child(self.llm)
+        self.call_from_thread(self.check_cache)
+        if self.watching:
+            self.call_from_thread(self.set_watch_state, "watching")
+        elif self.start_watch:
+            self.call_from_thread(self.watch)
+        else:
+            self.call_from_thread(self.set_watch_state, "not watching")
+
+    def summarize_child(self, llm: bool) -> None:
+        """`cockpit summarize` on the repo as a child process (a job of its own); its error, if any, is shown."""
+        command = [sys.executable, "-m", "cockpit", "summarize", self.root, "--cache", str(self.cache_path), "-q",
+                   "--depth", "0", "--llm" if llm else "--no-llm"]
         # A lower priority for the build's processes: on a busy machine the screen still answers at once.
         self.build_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                               preexec_fn=lambda: os.nice(BUILD_NICENESS))
         _, err = self.build_process.communicate()
         if self.build_process.returncode not in (0, None) and err.strip():
             self.call_from_thread(self.notify, err.strip().splitlines()[-1], severity="error", timeout=8)
-        self.call_from_thread(self.check_cache)
-        if self.start_watch and self.watch_state == "building":
-            self.call_from_thread(self.watch)
-        else:
-            self.call_from_thread(self.set_watch_state, "not watching")
 
     @work(thread=True, exclusive=True, group="watch")
     def watch(self) -> None:
@@ -302,11 +310,18 @@ class CockpitApp(App):
                 finally:
                     app.call_from_thread(app.mark_fresh, rels)
 
+        def llm_refresh() -> None:  # with a key: Claude re-summarizes what changed once edits settle
+            self.summarize_child(llm=True)
+            self.call_from_thread(self.check_cache)
+
+        self.watching = True
         self.call_from_thread(self.set_watch_state, "watching")
         try:
             AppWatcher(self.root, store, max_file_bytes=self.config.max_file_bytes,
-                       exclude=tuple(self.config.exclude)).run(self.watch_stop)
+                       exclude=tuple(self.config.exclude), llm_refresh=llm_refresh if self.llm else None,
+                       settle_seconds=LLM_SETTLE_SECONDS).run(self.watch_stop)
         finally:
+            self.watching = False
             store.close()
 
     def mark_stale(self, paths: list[str]) -> None:
