@@ -168,13 +168,26 @@ def locate(store: Store, root: str, query: str) -> Gene:
     if not ranked or scores[ranked[0]] <= 0:
         raise TransfuseError(f"nothing in the donor matches {query!r}; name a PATH[:SYMBOL]")
     path = ranked[0]
-    terms = set(task_terms(query))
-    best, best_hits = None, 0
+    terms = {_stem(t) for t in task_terms(query)}
+    best, best_score = None, 0.0
     for node in store.nodes_in_files([path]):
-        hits = len(terms & set(identifier_words(node["name"]).lower().split()))
-        if node["parent"] == path and hits > best_hits:
-            best, best_hits = node, hits
+        if node["parent"] != path:
+            continue
+        # Its name says most ("LazyFile" for "open a file lazily"); its summary breaks ties.
+        named = {_stem(w) for w in identifier_words(node["name"]).lower().split()}
+        said = {_stem(w) for w in re.findall(r"[a-z]+", (node["summaries"] or [""] * 4)[3].lower())}
+        score = 2 * len(terms & named) + 0.5 * len(terms & said)
+        if score > best_score:
+            best, best_score = node, score
     return _gene(store, root, query, path, best)
+
+
+def _stem(word: str) -> str:
+    """A rough English stem, enough to match "lazily" with "lazy" and "retries" with "retry"."""
+    for suffix, replacement in (("ily", "y"), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: len(word) - len(suffix)] + replacement
+    return word
 
 
 def _gene(store: Store, root: str, query: str, path: str, symbol: dict | None) -> Gene:

@@ -308,3 +308,24 @@ def test_a_patch_may_not_leave_the_repository(recipient):
     patch = "--- /dev/null\n+++ b/../escape.py\n@@ -0,0 +1 @@\n+x = 1\n"
     assert check_patch(str(recipient), patch) == ([], ["../escape.py: outside the files the patch may touch"])
     assert check_patch(str(recipient), "no diff here") == ([], ["the answer holds no unified diff"])
+
+
+def test_a_described_gene_is_the_symbol_whose_name_and_summary_match_its_words(tmp_path):
+    from cockpit.pyramid import build
+    from cockpit.transfuse import locate
+
+    donor = write_tree(tmp_path / "donor", {"files.py": '''
+        """Helpers around files."""
+
+
+        class KeepOpenFile:
+            """Proxy a file object but keep it open across a with block."""
+
+
+        class LazyFile:
+            """A lazy file works like a regular file but opens it only when first written."""
+        '''})
+    store = Store(default_cache_path(str(donor)), str(donor))
+    build(str(donor), store, workers=1)
+    gene = locate(store, str(donor), "open a file lazily, only when it is first written to")
+    assert gene.path == "files.py" and [s["name"] for s in gene.symbols][:1] == ["LazyFile"]
