@@ -203,13 +203,18 @@ def _gene(store: Store, root: str, query: str, path: str, symbol: dict | None) -
         source = read_source(root, symbol)
     else:
         source = read_source(root, store.node(path))
-    names = {s["name"].split(".")[0] for s in symbols} | {posixpath.basename(path).split(".")[0]}
+    names = {s["name"].split(".")[0] for s in symbols}
+    if symbol is None:  # the whole file is the gene: tests of the module count too
+        names.add(posixpath.basename(path).split(".")[0])
     tests, test_parts = [], []
     for row in rows:
         if row["path"] != path and TEST_FILE.search(row["path"]) and names & set(row["refs"]):
             found = [n for n in store.nodes_in_files([row["path"]]) if _TEST_NAME.search(n["name"])]
+            if symbol is not None:  # a symbol's tests are those that name it, not every test of its file
+                found = [n for n in found if names & set(re.findall(r"\w+", read_source(root, n)))]
             tests += [{"path": row["path"], "name": n["id"].split("::", 1)[1]} for n in found]
-            test_parts.append(section("test-file", read_source(root, store.node(row["path"])), path=row["path"]))
+            if found:
+                test_parts.append(section("test-file", read_source(root, store.node(row["path"])), path=row["path"]))
     node = store.node(path)
     return Gene(query, path, lang, symbols, _cap(source, GENE_TOKENS), file_row["imports"], tests,
                 "\n".join(fit(test_parts, TEST_TOKENS)), node["summaries"][4] if node and node["summaries"] else "")
@@ -493,6 +498,7 @@ def run_job(job: Job) -> dict:
             donor_store.close()
 
     gene = Gene(**job.step("locate", located))
+    job.log(f"gene: {gene.path}" + (f" ({', '.join(s['name'] for s in gene.symbols[:5])})" if gene.symbols else ""))
     job.progress(1, total)
 
     def carded() -> dict:
@@ -507,6 +513,7 @@ def run_job(job: Job) -> dict:
     card = job.step("card", carded)
     card_path = folder / "card.md"
     card_path.write_text(card["card"], encoding="utf-8")
+    job.log(f"pattern card: {card_path} ({plural(card['attempts'], 'answer')})")
     job.progress(2, total)
 
     def placed() -> dict:
@@ -516,6 +523,7 @@ def run_job(job: Job) -> dict:
 
     where = job.step("place", placed)
     placement = Placement(**where["placement"])
+    job.log(f"goes to: {placement.module}" + (f", test {placement.test}" if placement.test else ""))
     job.progress(3, total)
 
     def check(answer: str):
@@ -540,6 +548,7 @@ def run_job(job: Job) -> dict:
     patch_path = Path(i["out"]) if i.get("out") else folder / "transfuse.patch"
     patch_path.parent.mkdir(parents=True, exist_ok=True)
     patch_path.write_text(patch["patch"], encoding="utf-8")
+    job.log(f"patch: {patch_path} ({', '.join(patch['files'])}; {plural(patch['attempts'], 'answer')})")
     job.progress(4, total)
     outputs = {"card": str(card_path), "card_markdown": card["card"], "patch": str(patch_path),
                "files": patch["files"], "gene": {"path": gene.path, "symbols": [s["name"] for s in gene.symbols]},
@@ -547,6 +556,7 @@ def run_job(job: Job) -> dict:
     if i["apply"]:
         message = f"Transfuse {gene.name} from {Path(donor).name} (cockpit job {job.id})"
         outputs.update(job.step("apply", lambda: apply_on_branch(recipient, str(patch_path), job.id, message)))
+        job.log(f"applied on branch {outputs['branch']}")
         job.progress(5, total)
     outputs["spend"] = {k.strip('[]"'): v for k, v in spend_by_node(store, job.id).items()}
     return outputs

@@ -3,6 +3,7 @@ workers gather that data off the event loop."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -174,7 +175,17 @@ class JobLogScreen(ModalScreen):
                   for e in self.events if e["level"] != "debug"] or ["- (nothing logged)"]
         if job["outputs"]:
             lines += ["", "### Outputs", ""]
-            lines += [f"- **{key}**: `{value}`" for key, value in job["outputs"].items()]
+            documents = []  # long texts (a pattern card) read best as themselves, after the list
+            for key, value in job["outputs"].items():
+                if isinstance(value, str) and "\n" in value:
+                    documents += ["", f"### {key.replace('_', ' ')}", "", value]
+                elif isinstance(value, list):
+                    lines.append(f"- **{key}**: " + ", ".join(f"`{v}`" for v in value))
+                elif isinstance(value, dict):
+                    lines.append(f"- **{key}**: `{json.dumps(value)}`")
+                else:
+                    lines.append(f"- **{key}**: `{value}`")
+            lines += documents
         with VerticalScroll(id="job-log"):
             yield Markdown("\n".join(lines))
             yield Label("Escape closes", classes="hint")
