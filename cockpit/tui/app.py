@@ -200,7 +200,7 @@ class CockpitApp(App):
                 self.query_one(PyramidTree).focus()
                 self.show_detail(node_id)
 
-        self.push_screen(FindScreen(self.store), go)
+        self.push_screen(FindScreen(self.cache_path, self.root), go)
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name

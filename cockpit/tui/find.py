@@ -1,20 +1,31 @@
-"""`/`: find a file or symbol by fuzzy name."""
+"""`/`: find a file or symbol by fuzzy name.
+
+A large repository has ~100k names (the standard library: 80k); scoring them all per keystroke
+would freeze the screen, so the names load and the matching runs in a worker thread: a regex
+keeps the names whose letters appear in order, Textual's fuzzy matcher ranks those, and a
+longer query searches only what the shorter one kept.
+"""
 
 from __future__ import annotations
 
-from textual import on
+import re
+from pathlib import Path
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.content import Content
 from textual.containers import Vertical
+from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from cache.store import Store
 
 SHOWN = 50
+SCORED = 5000  # names ranked by the fuzzy matcher at most; the regex has kept the likeliest
 
 
 class FindScreen(ModalScreen[str | None]):
@@ -23,12 +34,11 @@ class FindScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("down", "down", show=False),
                 Binding("up", "up", show=False)]
 
-    def __init__(self, store: Store):
+    def __init__(self, cache_path: str | Path, root: str):
         super().__init__()
-        # (id, what a match is scored on): a file by its path, a symbol by its qualified name and file
-        rows = store.db.conn.execute("SELECT id, kind, name, path FROM nodes WHERE kind NOT IN ('repo')").fetchall()
-        self.entries = [(node_id, kind, node_id.replace("::", " ") if kind != "dir" else node_id + "/")
-                        for node_id, kind, _, _ in rows]
+        self.cache_path, self.root = cache_path, root
+        self.entries: list[tuple[str, str, str]] | None = None  # (id, kind, text matched)
+        self.narrowed: tuple[str, list[tuple[str, str, str]]] = ("", [])  # the last query and what it kept
 
     def compose(self) -> ComposeResult:
         with Vertical(id="find"):
@@ -37,25 +47,57 @@ class FindScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="find-load")
+    def load(self) -> None:
+        store = Store(self.cache_path, self.root)
+        try:
+            rows = store.db.conn.execute("SELECT id, kind FROM nodes WHERE kind != 'repo'").fetchall()
+        finally:
+            store.close()
+        # A file by its path, a symbol by its file and qualified name, a directory with its slash.
+        self.entries = [(node_id, kind, node_id.replace("::", " ") if kind != "dir" else node_id + "/")
+                        for node_id, kind in rows]
+        self.app.call_from_thread(self.search, self.query_one(Input).value)
 
     @on(Input.Changed)
-    def search(self, event: Input.Changed) -> None:
-        results = self.query_one(OptionList)
-        results.clear_options()
-        query = event.value.strip()
+    def changed(self, event: Input.Changed) -> None:
+        self.search(event.value)
+
+    @work(thread=True, exclusive=True, group="find")
+    def search(self, text: str) -> None:
+        query = text.strip()
+        if self.entries is None:
+            return  # the load calls again when the names are in
         if not query:
+            self.app.call_from_thread(self.show, [])
             return
+        last, kept = self.narrowed
+        pool = kept if last and query.startswith(last) else self.entries
+        letters = re.compile(".*?".join(map(re.escape, query)), re.IGNORECASE)
+        hits = [entry for entry in pool if letters.search(entry[2])]
+        self.narrowed = (query, hits)
         matcher = Matcher(query)
+        worker = get_current_worker()
         scored = []
-        for node_id, kind, text in self.entries:
+        for node_id, kind, text in sorted(hits, key=lambda e: len(e[2]))[:SCORED]:
+            if worker.is_cancelled:
+                return  # the user typed on: a newer search is on its way
             score = matcher.match(text)
             if score > 0:
                 # Shorter names first among equals: "client.py" before "test_client_helpers.py".
                 scored.append((score - len(text) / 1000, node_id, kind, text))
         scored.sort(reverse=True)
-        for _, node_id, kind, text in scored[:SHOWN]:
-            results.add_option(Option(Content.styled(f"{kind:<9}", "dim") + matcher.highlight(text), id=node_id))
-        if scored:
+        options = [Option(Content.styled(f"{kind:<9}", "dim") + matcher.highlight(text), id=node_id)
+                   for _, node_id, kind, text in scored[:SHOWN]]
+        self.app.call_from_thread(self.show, options)
+
+    def show(self, options: list[Option]) -> None:
+        results = self.query_one(OptionList)
+        results.clear_options()
+        results.add_options(options)
+        if options:
             results.highlighted = 0
 
     @on(Input.Submitted)
