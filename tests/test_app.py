@@ -49,8 +49,10 @@ def shown(widget) -> str:
 
 def detail_text(app) -> str:
     pane = app.query_one(DetailPane)
+    source = pane.query_one("#detail-source")
     parts = [shown(pane.query_one("#detail-header")), shown(pane.query_one("#detail-ladder")),
-             shown(pane.query_one("#detail-markdown")), shown(pane.query_one("#detail-code"))]
+             shown(pane.query_one("#detail-markdown")), shown(pane.query_one("#detail-code")),
+             source.text if source.display else ""]
     return "\n".join(parts)
 
 

@@ -5,21 +5,19 @@ from __future__ import annotations
 import time
 
 from rich.markdown import Markdown
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static, TextArea
 
 from cache.store import Store
 from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import view_text
 
-SOURCE_LINES_SHOWN = 3000
-PARTS_SHOWN = 40  # outline lines under a summary  # past this a file is cut, with a note: highlighting it all would stall the app
-LEXERS = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx", "go": "go",
-          "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "ruby": "ruby", "bash": "bash",
-          "markdown": "markdown", "json": "json", "toml": "toml", "yaml": "yaml"}
+PARTS_SHOWN = 40  # outline lines under a summary
+HIGHLIGHT_MAX_LINES = 600
+# Languages whose highlighting Textual's editor ships (it parses with the same tree-sitter wheels we use).
+EDITOR_LANGUAGES = {"python", "javascript", "go", "rust", "java", "bash", "markdown", "json", "toml", "yaml"}
 LEVEL_NAMES = {level: f"{level} words" for level in LEVELS if level.isdigit()} | {"outline": "outline",
                                                                                "source": "source"}
 
@@ -36,20 +34,26 @@ def origin(store: Store, node: dict) -> str:
     return f"{model}{when}"
 
 
-class DetailPane(VerticalScroll):
-    """Shows one node; `show(node, view)` replaces what is shown."""
+class DetailPane(Vertical):
+    """Shows one node; `show(node, view)` replaces what is shown.
+
+    Source goes into a read-only editor, which draws only the lines on screen: a 6,000-line file
+    opens as fast as a short one. Summaries and outlines are text in a scrolling body."""
 
     def __init__(self, root: str, store: Store, **kwargs):
         super().__init__(**kwargs)
         self.root, self.store = root, store
         self.node: dict | None = None
         self.view = "32"
+        self.loaded: tuple[str, str] | None = None  # the node (id, content hash) whose source the editor holds
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-header")
         yield Static(id="detail-ladder")
-        yield Static(id="detail-markdown")  # rich Markdown in one widget: cheap to redraw per cursor move
-        yield Static(id="detail-code")
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-markdown")  # rich Markdown in one widget: cheap to redraw per cursor move
+            yield Static(id="detail-code")
+        yield TextArea(id="detail-source", read_only=True, show_line_numbers=True, soft_wrap=False)
 
     def show(self, node: dict | None, view: str) -> None:
         self.node, self.view = node, view
@@ -57,7 +61,10 @@ class DetailPane(VerticalScroll):
         ladder = self.query_one("#detail-ladder", Static)
         markdown = self.query_one("#detail-markdown", Static)
         code = self.query_one("#detail-code", Static)
+        source = self.query_one("#detail-source", TextArea)
+        body = self.query_one("#detail-body")
         code.set_class(view not in ("source", "outline"), "parts")
+        source.display, body.display = False, True
         if node is None:
             header.update(Text("Not summarized yet: the build is still on its way here.", style="italic"))
             ladder.update("")
@@ -85,10 +92,26 @@ class DetailPane(VerticalScroll):
         for level in LEVELS:
             rungs.append(f" {level} ", style=f"bold reverse {colours.get('primary', '')}" if level == view else "")
         ladder.update(rungs)
-        if view == "source":
-            markdown.display, code.display = False, True
-            code.update(self._source(node))
-        elif view == "outline":
+        if view == "source" and node["kind"] not in ("dir", "repo"):
+            source.display, body.display = True, False
+            if self.loaded == (node["id"], node["hash"]):
+                return  # already in the editor (a redraw after a cache change): keep it, and its scroll
+            self.loaded = (node["id"], node["hash"])
+            text = view_text(self.root, node, "source")
+            lang = node.get("lang")
+            # The editor highlights a whole document at once: past a few hundred lines that takes longer
+            # than a frame, so a long text is shown plain (it still scrolls at once).
+            highlight = lang in EDITOR_LANGUAGES and text.count("\n") <= HIGHLIGHT_MAX_LINES
+            source.theme = "css"  # the editor follows the app's theme
+            source.line_number_start = node.get("start_line") or 1
+            source.language = None  # one document build below, not one per setting
+            source.load_text(text)
+            if highlight:
+                source.language = lang
+            if not highlight and lang in EDITOR_LANGUAGES:
+                title.append(f" · not highlighted (over {HIGHLIGHT_MAX_LINES:,} lines)", style="dim")
+                header.update(title)
+        elif view in ("source", "outline"):  # a directory's source is what it holds: its outline
             markdown.display, code.display = False, True
             code.update(Text(node["outline"] or "(no parts)"))
         else:
@@ -100,19 +123,6 @@ class DetailPane(VerticalScroll):
                 parts.append("parts\n", style=f"bold {colours.get('secondary', '')}")
                 parts.append(_head(node["outline"], PARTS_SHOWN))
                 code.update(parts)
-
-    def _source(self, node: dict):
-        text = view_text(self.root, node, "source")
-        lines = text.splitlines()
-        note = ""
-        if len(lines) > SOURCE_LINES_SHOWN:
-            note = f"\n… {len(lines) - SOURCE_LINES_SHOWN:,} more lines (open the file in your editor)"
-            text = "\n".join(lines[:SOURCE_LINES_SHOWN])
-        if node["kind"] in ("dir", "repo"):
-            return Text(text + note)
-        return Syntax(text + note, LEXERS.get(node.get("lang") or "", "text"), line_numbers=True,
-                      start_line=node.get("start_line") or 1, word_wrap=False,
-                      theme="ansi_dark" if self.app.current_theme.dark else "ansi_light")
 
 
 def _head(text: str, lines: int) -> str:
