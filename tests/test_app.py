@@ -212,14 +212,14 @@ async def test_spend_recorded_by_another_process_moves_the_burn_strip_within_two
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.3)
         today = app.query_one("#burn-today")
-        assert shown(today).startswith("cockpit $0.00/")
+        assert shown(today).startswith("$0.00/")
         other = Store(default_cache_path(str(built_repo)), str(built_repo))
         other.ledger_insert({"job": "headless", "started_at": time.time(), "ended_at": time.time(),
                              "model": "claude-haiku-4-5", "input_tokens": 200_000, "output_tokens": 40_000,
                              "cache_write_tokens": 0, "cache_read_tokens": 0, "outcome": "ok", "cost_usd": 0.4})
         other.close()
         started = time.monotonic()
-        await wait_for(pilot, lambda: shown(today).startswith("cockpit $0.40/"), seconds=2.0)
+        await wait_for(pilot, lambda: shown(today).startswith("$0.40/"), seconds=2.0)
         assert time.monotonic() - started <= 2.0
         assert shown(app.query_one("#burn-rates")) == "cockpit 4.0k tok/m $0.40/h"  # 240k tokens, $0.40 in the hour
 
@@ -351,7 +351,7 @@ async def test_with_a_key_the_app_summarizes_with_claude_and_its_spend_shows(sam
     async with app.run_test(size=(160, 48)) as pilot:
         today = app.query_one("#burn-today")
         await wait_for(pilot, lambda: app.watching, seconds=30)
-        await wait_for(pilot, lambda: not shown(today).startswith("cockpit $0.00/"), seconds=3)
+        await wait_for(pilot, lambda: not shown(today).startswith("$0.00/"), seconds=3)
         calls = len(llm.requests("/v1/messages"))
         assert calls >= 3  # files and directories, through the real SDK
         app.query_one(PyramidTree).reveal("weather/cache.py")

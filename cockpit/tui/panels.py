@@ -249,9 +249,9 @@ class BurnStrip(Horizontal):
                                f"${agents.rate.usd_per_hour:,.2f}/h")
             spent, budget, who = agents.budget.spent_usd, agents.budget.daily_usd, "agents"
         else:
-            spent, budget, who = snap.today_usd, snap.budget_usd, "cockpit"
+            spent, budget, who = snap.today_usd, snap.budget_usd, ""
         self.query_one("#burn-gauge", ProgressBar).update(progress=min(100.0, 100 * spent / budget) if budget else 0)
-        self.query_one("#burn-today", Label).update(f"{who} ${spent:,.2f}/${budget:,.0f} today")
+        self.query_one("#burn-today", Label).update(f"{who} ${spent:,.2f}/${budget:,.0f} today".lstrip())
 
 
 class BurnPanel(VerticalScroll):
