@@ -270,8 +270,9 @@ class BurnPanel(VerticalScroll):
         if not snap.keyed and not snap.today_usd:
             head.append("No ANTHROPIC_API_KEY: summaries are extractive and cost nothing.\n",
                         style=colours.get("success", ""))
-        head.append(f"{snap.tokens_per_minute:,.0f} tokens/min · ${snap.usd_per_hour:.2f}/hour (last hour) · "
-                    f"today ${snap.today_usd:.4f} of ${snap.budget_usd:.2f}"
+        head.append(f"{snap.tokens_per_minute:,.0f} tokens/min · ${snap.usd_per_hour:.2f}/hour (last hour)\n")
+        head.append_text(gauge(100 * snap.today_usd / snap.budget_usd if snap.budget_usd else 0, 24, colours))
+        head.append(f" today ${snap.today_usd:.4f} of ${snap.budget_usd:.2f}"
                     + (" (default budget; set daily_budget in [tool.cockpit])" if snap.budget_is_default else ""))
         head.append("\ntokens per minute, last 60 minutes:", style="dim")
         self.query_one("#burn-headline", Static).update(head)
