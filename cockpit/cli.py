@@ -96,7 +96,8 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 @click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, resolve_path=True))
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
-@click.option("--depth", type=click.IntRange(0, 64), default=2, show_default=True, help="Levels below the top to print.")
+@click.option("--depth", type=click.IntRange(0, 64), default=2, show_default=True,
+              help="Levels below the top to print.")
 @click.option("--view", type=click.Choice(LEVELS), default="16", show_default=True,
               help="Rung of the ladder to print: a summary of at most N words, the outline, or the source.")
 @click.option("--path", "subpath", default="", metavar="SUBDIR", help="Build and print only this subtree.")
@@ -442,7 +443,8 @@ def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retrie
 @click.option("--llm", is_flag=True, help="Also refresh LLM summaries of what changed, once changes settle.")
 @click.option("--settle", type=click.FloatRange(0), default=30.0, show_default=True,
               help="With --llm: seconds without changes before the LLM is asked.")
-@click.option("--model", default=None, help=f"With --llm: Claude model (default: config `model`, else {DEFAULT_MODEL}).")
+@click.option("--model", default=None,
+              help=f"With --llm: Claude model (default: config `model`, else {DEFAULT_MODEL}).")
 @click.option("--max-cost", type=click.FloatRange(0), help="With --llm: most USD each LLM refresh may spend.")
 def watch(root, cache, exclude, llm, settle, model, max_cost):
     """Keep the pyramid of ROOT current as files change; one line per refresh. Ctrl-C stops."""
@@ -470,7 +472,8 @@ def _spend_cap(store: Store, config: Config, max_cost: float | None) -> float | 
     """What this run may spend: --max-cost (or config), and what is left of the daily budget."""
     caps = [c for c in (max_cost if max_cost is not None else config.max_cost,) if c is not None]
     if config.daily_budget is not None:
-        from cockpit.ledger import parse_since, spend as spent
+        from cockpit.ledger import parse_since
+        from cockpit.ledger import spend as spent
 
         today = spent(store, parse_since("today"))["total"]["cost_usd"]
         caps.append(max(0.0, config.daily_budget - today))
@@ -533,7 +536,8 @@ def spend(since, by, fmt, root, cache):
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
 @click.option("--budget", type=click.FloatRange(0, min_open=True), metavar="USD",
               help="Daily budget (default: agent_daily_budget in the user's cockpit.toml, else 1000).")
-@click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(file_okay=False),
+              metavar="DIR",
               help="Claude Code config or projects dir to read (repeatable; default: $CLAUDE_CONFIG_DIR, else ~/.claude).")
 def burn(live, since, by, fmt, budget, claude_dirs):
     """What coding agents (Claude Code) spend, from their session logs: tokens and cost per session, model,
@@ -721,7 +725,8 @@ def jobs_show(job_id, fmt, root, cache):
     click.echo(f"inputs: {json.dumps(job['inputs'])}")
     for event in events:
         if event["level"] != "debug":
-            click.echo(f"{time.strftime('%H:%M:%S', time.localtime(event['at']))} {event['level']:<7} {event['message']}")
+            at = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+            click.echo(f"{at} {event['level']:<7} {event['message']}")
     if job["outputs"]:
         click.echo(f"outputs: {json.dumps(job['outputs'], indent=2)}")
 

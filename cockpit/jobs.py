@@ -67,7 +67,8 @@ class Jobs:
             if kind in ROUTINE_KINDS:
                 self.conn.execute("DELETE FROM job_events WHERE job IN (SELECT id FROM jobs WHERE kind = ? AND "
                                   "id <= ?)", [kind, cursor.lastrowid - ROUTINE_KEPT])
-                self.conn.execute("DELETE FROM jobs WHERE kind = ? AND id <= ?", [kind, cursor.lastrowid - ROUTINE_KEPT])
+                self.conn.execute("DELETE FROM jobs WHERE kind = ? AND id <= ?",
+                                  [kind, cursor.lastrowid - ROUTINE_KEPT])
         return Job(self, cursor.lastrowid, kind, inputs or {})
 
     def record(self, kind: str, title: str, seconds: float, outputs: dict | None = None) -> int:
@@ -114,7 +115,8 @@ class Jobs:
         with self.conn:
             self.conn.execute("UPDATE jobs SET cancel = 1, updated_at = ? WHERE id = ?", [time.time(), job_id])
             if job["state"] != "running":
-                self.conn.execute("UPDATE jobs SET state = 'cancelled', ended_at = ? WHERE id = ?", [time.time(), job_id])
+                self.conn.execute("UPDATE jobs SET state = 'cancelled', ended_at = ? WHERE id = ?",
+                                  [time.time(), job_id])
         self._event(job_id, "warning", "cancel requested" if job["state"] == "running" else "cancelled")
         return self.get(job_id)
 

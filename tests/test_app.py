@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_tree
 from textual.geometry import Region
 from textual.widgets import Markdown, TabbedContent
 
@@ -18,7 +19,6 @@ from cockpit.tui.app import CockpitApp
 from cockpit.tui.detail import DetailPane
 from cockpit.tui.panels import JobLogScreen
 from cockpit.tui.pyramid_pane import PyramidTree
-from conftest import write_tree
 
 
 @pytest.fixture

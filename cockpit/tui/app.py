@@ -37,8 +37,7 @@ from cockpit.ledger import burn, parse_since, per_minute, spend
 from cockpit.pyramid import LEVELS
 from cockpit.tui.detail import DetailPane
 from cockpit.tui.job_forms import SemportForm, TransfuseForm
-from cockpit.tui.panels import (AgentsView, BurnPanel, BurnSnapshot, BurnStrip, ContextPreview, JobLogScreen,
-                                 JobsPanel)
+from cockpit.tui.panels import AgentsView, BurnPanel, BurnSnapshot, BurnStrip, ContextPreview, JobLogScreen, JobsPanel
 from cockpit.tui.pyramid_pane import PyramidTree
 from cockpit.watch import Watcher
 
