@@ -252,18 +252,30 @@ class Store:
         except sqlite3.OperationalError:
             pass  # read-only or busy: it will be derived again next time
 
+    def node_versions(self, node_ids: list[str]) -> dict[str, tuple]:
+        """id -> (content hash, summarizer, token counts as stored): what changes when any view of a node does."""
+        found = {}
+        for start in range(0, len(node_ids), 500):
+            batch = node_ids[start : start + 500]
+            rows = self.db.conn.execute(f"SELECT id, hash, summarizer, tokens FROM nodes WHERE id IN "
+                                        f"({','.join('?' * len(batch))})", batch)
+            found.update((node_id, version) for node_id, *version in rows)
+        return found
+
     def children(self, node_id: str) -> list[dict]:
         return self.children_of([node_id]).get(node_id, [])
 
-    def children_of(self, node_ids: list[str]) -> dict[str, list[dict]]:
-        """parent id -> its children (directories first, then files by name, symbols in order)."""
-        found: dict[str, list[dict]] = {}
+    def children_of(self, node_ids: list[str], ids_only: bool = False) -> dict[str, list]:
+        """parent id -> its children (directories first, then files by name, symbols in order): their rows,
+        or with `ids_only` just their ids (what a caller checking for new or gone children needs)."""
+        found: dict[str, list] = {}
         for start in range(0, len(node_ids), 500):
             batch = node_ids[start : start + 500]
             marks = ",".join("?" * len(batch))
-            query = f"SELECT * FROM nodes WHERE parent IN ({marks}) ORDER BY parent, kind != 'dir', position, name"
+            columns = "parent, id" if ids_only else "*"
+            query = f"SELECT {columns} FROM nodes WHERE parent IN ({marks}) ORDER BY parent, kind != 'dir', position, name"
             for row in self.db.query(query, batch):
-                found.setdefault(row["parent"], []).append(_decode(row))
+                found.setdefault(row["parent"], []).append(row["id"] if ids_only else _decode(row))
         return found
 
     def nodes(self, kinds: tuple[str, ...] | None = None) -> list[dict]:

@@ -237,7 +237,6 @@ class CockpitApp(App):
     def set_theme(self, name: str) -> None:
         self.theme = self.themes[name].name
         remember(theme=name)
-        self.query_one(PyramidTree).relabel()
         self.show_detail(self.selected_id())
         self.notify(f"Theme: {name}", timeout=1.5)
 

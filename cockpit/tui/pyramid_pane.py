@@ -48,6 +48,7 @@ class PyramidTree(Tree[str]):
         self.stale: set[str] = set()  # paths changed on disk and not refreshed yet
         self.by_id: dict[str, TreeNode[str]] = {"": self.root}
         self.loaded: set[str] = set()  # ids whose children are in the tree
+        self.shown: dict[str, tuple] = {}  # id -> (node version, stale) its label was drawn from
         self.guide_depth = 2
         self.show_root = True
 
@@ -55,23 +56,26 @@ class PyramidTree(Tree[str]):
         self.load_children(self.root)
         self.root.expand()
         self.relabel()
+        # Labels carry the theme's colours: a new theme (or the first one applied) redraws them all.
+        self.app.theme_changed_signal.subscribe(self, lambda _: self.relabel(everything=True))
 
     # --- filling the tree ---------------------------------------------------------------
 
-    def children_rows(self, node_id: str) -> list[dict]:
-        """A node's children from the cache, or a directory's entries from the disk while it is unbuilt."""
-        node = self.store.node(node_id)
-        if node is not None:
-            kids = self.store.children(node_id)
-            if kids or node["kind"] != "dir" and node["kind"] != "repo":
-                return kids
+    def children_rows(self, node_id: str, cached: list[dict] | None = None, built: bool | None = None) -> list[dict]:
+        """A node's children from the cache, or a directory's entries from the disk while it is unbuilt
+        (a cold build writes files batch by batch, and their directories last)."""
+        if built is None:
+            built = self.store.node(node_id) is not None
+        if built:
+            return self.store.children(node_id) if cached is None else cached
         if node_id and not os.path.isdir(os.path.join(self.root_dir, node_id)):
             return []
         return _disk_entries(self.root_dir, node_id)
 
-    def load_children(self, tree_node: TreeNode[str]) -> None:
+    def load_children(self, tree_node: TreeNode[str], cached: list[dict] | None = None,
+                      built: bool | None = None) -> None:
         node_id = tree_node.data
-        rows = self.children_rows(node_id)
+        rows = self.children_rows(node_id, cached, built)
         present = [child.data for child in tree_node.children]
         self.loaded.add(node_id)
         if present == [row["id"] for row in rows]:
@@ -90,6 +94,7 @@ class PyramidTree(Tree[str]):
 
     def _forget(self, tree_node: TreeNode[str]) -> None:
         self.by_id.pop(tree_node.data, None)
+        self.shown.pop(tree_node.data, None)
         self.loaded.discard(tree_node.data)
         for child in tree_node.children:
             self._forget(child)
@@ -98,16 +103,33 @@ class PyramidTree(Tree[str]):
         self.load_children(event.node)
 
     def refresh_from_cache(self) -> None:
-        """The cache changed (a build batch, a watch refresh): re-read every row on screen."""
-        for node_id in list(self.loaded):
-            tree_node = self.by_id.get(node_id)
-            if tree_node is not None and (tree_node.is_expanded or tree_node is self.root):
-                self.load_children(tree_node)
+        """The cache changed (a build batch, a watch refresh): re-read the rows on screen, in one query
+        per 500 of them, and redraw only those whose node changed."""
+        open_ids = [node_id for node_id in self.loaded if node_id in self.by_id
+                    and (self.by_id[node_id].is_expanded or node_id == "")]
+        child_ids, built = self.store.children_of(open_ids, ids_only=True), self.store.node_versions(open_ids)
+        for node_id in open_ids:
+            tree_node = self.by_id.get(node_id)  # a reload above may have dropped it
+            if tree_node is None or node_id not in built:
+                if tree_node is not None:
+                    self.load_children(tree_node, built=False)  # still listed from the disk
+                continue
+            if [child.data for child in tree_node.children] != child_ids.get(node_id, []):
+                self.load_children(tree_node, built=True)
         self.relabel()
 
-    def relabel(self) -> None:
-        rows = {row["id"]: row for row in self.store.nodes_by_id(list(self.by_id))}
-        for node_id, tree_node in self.by_id.items():
+    def relabel(self, everything: bool = False) -> None:
+        """Redraw the labels of rows whose node, or whose stale mark, changed (all of them when asked:
+        a new theme)."""
+        if everything:
+            self.shown.clear()
+        ids = list(self.by_id)
+        versions = self.store.node_versions(ids)
+        changed = [i for i in ids if (versions.get(i), self._is_stale(i)) != self.shown.get(i)]
+        if not changed:
+            return
+        rows = {row["id"]: row for row in self.store.nodes_by_id([i for i in changed if i in versions])}
+        for node_id in changed:
             row = rows.get(node_id)
             if row is None and node_id == "":
                 row = {"id": "", "kind": "repo", "name": self.repo_name}
@@ -115,20 +137,23 @@ class PyramidTree(Tree[str]):
                 kind = "dir" if os.path.isdir(os.path.join(self.root_dir, node_id)) else "file"
                 row = {"id": node_id, "kind": kind, "name": node_id.rsplit("/", 1)[-1]}
             label = self.label_for(row)
-            if label != tree_node.label:  # an unchanged row costs no redraw
-                tree_node.set_label(label)
+            if label != self.by_id[node_id].label:  # an unchanged label costs no redraw
+                self.by_id[node_id].set_label(label)
+            self.shown[node_id] = (versions.get(node_id), self._is_stale(node_id))
 
     def label_for(self, row: dict) -> Text:
         kind = row["kind"]
         name = row["name"] + ("/" if kind == "dir" else "")
-        colours = self.app.theme_variables if self.is_mounted else {}
-        label = Text(f"{ICONS[kind]} " if kind in ICONS else "", style=colours.get("secondary", "dim"))
+        colours = self.app.theme_variables
+        label = Text()
+        if kind in ICONS:
+            label.append(f"{ICONS[kind]} ", style=colours.get("secondary", "dim"))
         label.append(name, style="bold" if kind in ("dir", "repo") else "")
-        if self._is_stale(row):
+        if self._is_stale(row["id"]):
             label.append(" ●", style=f"bold {colours.get('warning', 'yellow')}")
         summaries = row.get("summaries") or []
         if summaries and summaries[ROW_SUMMARY] and summaries[ROW_SUMMARY].lower() != row["name"].lower():
-            label.append(f"  {summaries[ROW_SUMMARY]}", style="italic")
+            label.append(f"  {summaries[ROW_SUMMARY]}", style=f"italic {colours.get('secondary', '')}")
         elif "summaries" not in row:
             label.append("  …", style="dim")
         tokens = (row.get("tokens") or [None] * 8)[7]
@@ -136,14 +161,15 @@ class PyramidTree(Tree[str]):
             label.append(f"  {short_count(tokens)}", style=colours.get("accent", "cyan"))
         return label
 
-    def _is_stale(self, row: dict) -> bool:
-        path = row.get("path") if row.get("path") is not None else row["id"]
+    def _is_stale(self, node_id: str) -> bool:
+        """Its file changed on disk and is not refreshed yet, or (a directory) something under it did."""
         if not self.stale:
             return False
+        path = node_id.split("::", 1)[0]
         if path in self.stale:
             return True
         prefix = f"{path}/" if path else ""
-        return row["kind"] in ("dir", "repo") and any(p.startswith(prefix) for p in self.stale)
+        return "::" not in node_id and any(p.startswith(prefix) for p in self.stale)
 
     # --- moving around ------------------------------------------------------------------
 
