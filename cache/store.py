@@ -273,7 +273,8 @@ class Store:
             batch = node_ids[start : start + 500]
             marks = ",".join("?" * len(batch))
             columns = "parent, id" if ids_only else "*"
-            query = f"SELECT {columns} FROM nodes WHERE parent IN ({marks}) ORDER BY parent, kind != 'dir', position, name"
+            query = (f"SELECT {columns} FROM nodes WHERE parent IN ({marks}) "
+                     "ORDER BY parent, kind != 'dir', position, name")
             for row in self.db.query(query, batch):
                 found.setdefault(row["parent"], []).append(row["id"] if ids_only else _decode(row))
         return found
