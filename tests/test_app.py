@@ -73,8 +73,8 @@ async def test_tree_lists_the_pyramid_with_summaries_and_token_counts(built_repo
         assert any(line.startswith("weather/") for line in lines)
         assert any(line.startswith("README.md") for line in lines)
         weather = next(line for line in lines if line.startswith("weather/"))
-        assert "Forecast" in weather  # its short summary
-        assert weather.split()[-1][0].isdigit()  # and its token count
+        assert "Forecast fetching and caching" in weather  # its short summary
+        assert weather.split()[1].isdigit()  # and its token count, which a narrow pane never cuts
 
 
 async def test_navigate_open_and_go_up(built_repo):

@@ -22,7 +22,7 @@ ICONS = {"class": "C", "function": "ƒ", "method": "m", "variable": "v", "consta
          "trait": "T", "impl": "+"}
 EXPANDABLE = ("repo", "dir", "file", "class", "section", "struct", "interface", "impl", "trait", "enum", "module",
               "namespace")
-ROW_SUMMARY = 1  # the 4-word rung: enough to tell rows apart, short enough for an 80-column pane
+ROW_SUMMARY = 2  # the 8-word rung: most often a whole phrase; a narrow pane cuts it at its edge
 
 
 def short_count(n: int | None) -> str:
@@ -151,14 +151,14 @@ class PyramidTree(Tree[str]):
         label.append(name, style="bold" if kind in ("dir", "repo") else "")
         if self._is_stale(row["id"]):
             label.append(" ●", style=f"bold {colours.get('warning', 'yellow')}")
+        tokens = (row.get("tokens") or [None] * 8)[7]
+        if tokens is not None:  # before the summary: a narrow pane cuts the summary, never the count
+            label.append(f"  {short_count(tokens)}", style=colours.get("accent", "cyan"))
         summaries = row.get("summaries") or []
         if summaries and summaries[ROW_SUMMARY] and summaries[ROW_SUMMARY].lower() != row["name"].lower():
             label.append(f"  {summaries[ROW_SUMMARY]}", style=f"italic {colours.get('secondary', '')}")
         elif "summaries" not in row:
             label.append("  …", style="dim")
-        tokens = (row.get("tokens") or [None] * 8)[7]
-        if tokens is not None:
-            label.append(f"  {short_count(tokens)}", style=colours.get("accent", "cyan"))
         return label
 
     def _is_stale(self, node_id: str) -> bool:
