@@ -403,6 +403,8 @@ class CockpitApp(App):
 
     @on(TabbedContent.TabActivated)
     def tab_activated(self) -> None:
+        # Jobs and burn are tables that want the whole width; the tree serves the detail and the context.
+        self.query_one("#main").set_class(self.query_one(TabbedContent).active in ("jobs", "burn"), "tables")
         self.show_tab_data()
 
     @on(JobsPanel.Act)
