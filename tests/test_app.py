@@ -314,6 +314,9 @@ async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_se
         await wait_for(pilot, lambda: "sess-1" in shown(app.query_one("#burn-agents")), seconds=2.0)
         panel = shown(app.query_one("#burn-agents"))
         assert "shop" in panel and "sonnet-4-5" in panel and "budget today" in panel
+        assert not app.query_one("#left").display  # the tables take the whole width
+        await pilot.press("1")
+        assert app.query_one("#left").display
 
 
 async def test_a_transfusion_form_plans_from_a_donor_without_an_llm(built_repo, tmp_path):
