@@ -4,6 +4,7 @@ cancelling from another connection, interrupted jobs, finished steps kept across
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -117,3 +118,20 @@ def test_watch_refreshes_are_recorded_and_only_the_newest_kept(sample_repo):
     for i in range(ROUTINE_KEPT + 5):
         Jobs(store).record("refresh", f"r{i}", 0.001)
     assert len([j for j in Jobs(store).list(limit=1000) if j["kind"] == "refresh"]) == ROUTINE_KEPT
+
+
+def test_a_killed_but_unreaped_process_counts_as_gone(sample_repo):
+    store = store_for(sample_repo)
+    job = Jobs(store).create("semport", "port things")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with store.db.conn:
+            store.db.conn.execute("UPDATE jobs SET state = 'running', pid = ? WHERE id = ?", [child.pid, job.id])
+        assert Jobs(store).get(job.id)["state"] == "running"
+        child.kill()
+        time.sleep(0.2)  # dead, and not waited for: a zombie
+        record = Jobs(store).get(job.id)
+        assert record["state"] == "failed" and "interrupted" in record["error"]
+    finally:
+        child.kill()
+        child.wait()
