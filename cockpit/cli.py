@@ -757,7 +757,8 @@ def jobs_resume(job_id, root, cache):
 
 
 def _job_progress(job: dict) -> str:
-    return f"{job['done'] or 0}/{job['total']}" if job["total"] else str(job["done"] or 0)
+    """done/total; a job that never counted (a build with nothing to rebuild) shows a dash."""
+    return f"{job['done'] or 0}/{job['total']}" if job["total"] else str(job["done"] or "-")
 
 
 def _print_table(table: list[list[str]], right: tuple[int, ...] = ()) -> None:

@@ -148,7 +148,7 @@ class JobsPanel(Vertical):
 def progress_text(job: dict) -> Text:
     done, total = job["done"] or 0, job["total"]
     if not total:
-        return Text(str(done) if done else "")
+        return Text(str(done) if done else "—", style="" if done else "dim")
     filled = round(10 * min(done, total) / total)
     return Text("█" * filled + "░" * (10 - filled) + f" {done}/{total}")
 
