@@ -36,6 +36,19 @@ from cockpit.tui.pyramid_pane import PyramidTree  # noqa: E402
 TICK = 0.010
 
 
+def measure_lag(app: CockpitApp, lags: list[float]):
+    """A timer on the app's loop every TICK seconds; each tick appends how late it came. Returns the timer."""
+    expected = time.perf_counter() + TICK
+
+    def tick() -> None:
+        nonlocal expected
+        now = time.perf_counter()
+        lags.append(max(0.0, now - expected))
+        expected = now + TICK
+
+    return app.set_interval(TICK, tick)
+
+
 async def one_run(tree: Path, navigate: bool) -> dict:
     shutil.rmtree(tree / ".cockpit", ignore_errors=True)
     created = time.perf_counter()
@@ -46,15 +59,7 @@ async def one_run(tree: Path, navigate: bool) -> dict:
             await asyncio.sleep(0.001)
         first_paint = app.first_paint - created
         rows = app.query_one(PyramidTree).last_line + 1
-        expected = time.perf_counter() + TICK
-
-        def tick() -> None:
-            nonlocal expected
-            now = time.perf_counter()
-            lags.append(max(0.0, now - expected))
-            expected = now + TICK
-
-        timer = app.set_interval(TICK, tick)
+        timer = measure_lag(app, lags)
         build_started = time.perf_counter()
         await pilot.pause(0.2)
         while app.watch_state == "building" or app.build_process is None:
@@ -77,15 +82,7 @@ async def find_run(tree: Path) -> dict:
     lags: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.5)
-        expected = time.perf_counter() + TICK
-
-        def tick() -> None:
-            nonlocal expected
-            now = time.perf_counter()
-            lags.append(max(0.0, now - expected))
-            expected = now + TICK
-
-        app.set_interval(TICK, tick)
+        measure_lag(app, lags)
         await pilot.press("slash")
         for key in "jsondec":
             await pilot.press(key)

@@ -744,12 +744,14 @@ def jobs_cancel(job_id, root, cache):
 
 @jobs.command("resume")
 @click.argument("job_id", type=int)
+@click.option("--max-cost", type=click.FloatRange(0), metavar="USD",
+              help="A new spend cap for the job (one stopped by its cap goes on with this one).")
 @repo_option
 @cache_option
-def jobs_resume(job_id, root, cache):
+def jobs_resume(job_id, max_cost, root, cache):
     """Run a failed, cancelled or interrupted job again from its last finished step."""
     with _jobs_of(root, cache) as jobs:
-        job = jobs.resume(job_id)
+        job = jobs.resume(job_id, **({"max_cost": max_cost} if max_cost is not None else {}))
         result = job.run(runner(job.kind))
     click.echo(f"job {job_id}: {result['state']}" + (f" ({result['error']})" if result["error"] else ""))
     if result["state"] != "done":

@@ -120,20 +120,26 @@ class Jobs:
         self._event(job_id, "warning", "cancel requested" if job["state"] == "running" else "cancelled")
         return self.get(job_id)
 
-    def resume(self, job_id: int) -> Job:
-        """The job again, ready to run from its last finished step."""
+    def resume(self, job_id: int, **changes) -> Job:
+        """The job again, ready to run from its last finished step; `changes` replace some of its inputs
+        (a higher spend cap, say), never add new ones."""
         job = self.get(job_id)
+        unknown = sorted(set(changes) - set(job["inputs"]))
+        if unknown:
+            raise JobError(f"job {job_id} ({job['kind']}) has no input {', '.join(unknown)} to change")
         if job["state"] == "running":
             raise JobError(f"job {job_id} is running (pid {job['pid']}); cancel it first")
         if job["state"] == "done":
             raise JobError(f"job {job_id} is done; nothing to resume")
         if job["kind"] not in RUNNERS:
             raise JobError(f"job {job_id} ({job['kind']}) cannot be resumed; run its command again")
+        inputs = {**job["inputs"], **changes}
         with self.conn:
             self.conn.execute("UPDATE jobs SET state = 'queued', cancel = 0, error = NULL, ended_at = NULL, "
-                              "updated_at = ? WHERE id = ?", [time.time(), job_id])
-        self._event(job_id, "info", f"resumed with {len(self.steps(job_id))} finished steps kept")
-        return Job(self, job_id, job["kind"], job["inputs"])
+                              "updated_at = ?, inputs = ? WHERE id = ?", [time.time(), json.dumps(inputs), job_id])
+        changed = "".join(f", {key} now {value}" for key, value in changes.items())
+        self._event(job_id, "info", f"resumed with {len(self.steps(job_id))} finished steps kept{changed}")
+        return Job(self, job_id, job["kind"], inputs)
 
     def spend(self, job_id: int) -> dict:
         row = self.conn.execute(

@@ -135,3 +135,15 @@ def test_a_killed_but_unreaped_process_counts_as_gone(sample_repo):
     finally:
         child.kill()
         child.wait()
+
+
+def test_resume_can_raise_a_jobs_spend_cap_but_not_invent_inputs(sample_repo):
+    store = store_for(sample_repo)
+    job = Jobs(store).create("semport", "port things", {"max_cost": 0.01, "src": "weather"})
+    job.run(lambda job: (_ for _ in ()).throw(RuntimeError("spend cap reached")))
+    with pytest.raises(JobError, match="no input colour"):
+        Jobs(store).resume(job.id, colour="red")
+    again = Jobs(store).resume(job.id, max_cost=0.5)
+    assert again.inputs == {"max_cost": 0.5, "src": "weather"}
+    assert Jobs(store).get(job.id)["inputs"]["max_cost"] == 0.5
+    assert "max_cost now 0.5" in Jobs(store).events(job.id)[-1]["message"]
