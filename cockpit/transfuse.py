@@ -216,8 +216,26 @@ def _gene(store: Store, root: str, query: str, path: str, symbol: dict | None) -
             if found:
                 test_parts.append(section("test-file", read_source(root, store.node(row["path"])), path=row["path"]))
     node = store.node(path)
-    return Gene(query, path, lang, symbols, _cap(source, GENE_TOKENS), file_row["imports"], tests,
+    imports = file_row["imports"] if symbol is None else used_imports(file_row["imports"], source)
+    return Gene(query, path, lang, symbols, _cap(source, GENE_TOKENS), imports, tests,
                 "\n".join(fit(test_parts, TEST_TOKENS)), node["summaries"][4] if node and node["summaries"] else "")
+
+
+def used_imports(imports: list[str], source: str) -> list[str]:
+    """The import statements that bind a name the source uses: a symbol's dependencies, not its file's.
+
+    The bound name is the last word of the statement ("import os.path as p" binds p, "from x import
+    y" binds y); statements binding several names are kept when any is used.
+    """
+    used = set(re.findall(r"[A-Za-z_]\w*", source))
+    kept = []
+    for statement in imports:
+        names = re.split(r"[\s,()]+", re.sub(r"\b\w+(?:\.\w+)*\s+as\s+", "", statement.split(" import ")[-1]))
+        # "fmt" (Go), "./util.js" (JS): a quoted module path binds its last part
+        bound = {n.strip("\"'`{};").rsplit("/", 1)[-1].split(".")[0] for n in names if n not in ("", "import")}
+        if statement.startswith("from __future__") or bound & used or "*" in statement:
+            kept.append(statement)
+    return kept
 
 
 # --- placing it -----------------------------------------------------------------------------
