@@ -334,8 +334,9 @@ def test_a_described_gene_is_the_symbol_whose_name_and_summary_match_its_words(t
 def test_a_symbols_gene_carries_only_the_imports_it_uses():
     from cockpit.transfuse import used_imports
 
-    imports = ["from __future__ import annotations", "import os", "import typing as t", "import collections.abc as cabc",
-               "from gettext import gettext as _", "from ._compat import open_stream, strip_ansi", 'import "fmt"']
+    imports = ["from __future__ import annotations", "import os", "import typing as t",
+               "import collections.abc as cabc", "from gettext import gettext as _",
+               "from ._compat import open_stream, strip_ansi", 'import "fmt"']
     source = "class LazyFile:\n    def open(self):\n        return open_stream(os.fspath(self.name))\n"
     assert used_imports(imports, source) == ["from __future__ import annotations", "import os",
                                              "from ._compat import open_stream, strip_ansi"]
