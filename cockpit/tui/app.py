@@ -109,6 +109,7 @@ class CockpitApp(App):
         self.polled: tuple[list[dict], BurnSnapshot] | None = None  # the last jobs and burn read
         self.watch_stop = threading.Event()
         self.watching = False  # a watcher thread is running
+        self.agents_read = threading.Event()  # the first read of the agents' logs is done
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -365,18 +366,29 @@ class CockpitApp(App):
         """Jobs and spend, read every second on this thread's own connection."""
         store = Store(self.cache_path, self.root)
         agents = open_agents()
+        if agents is not None:
+            self.first_agents_read()
         worker = get_current_worker()
         try:
             while not worker.is_cancelled:
                 jobs = Jobs(store).list(60, include_routine=True)
                 snap = burn_snapshot(store, self.config)
-                snap.agents = agents_view(agents)
+                snap.agents = agents_view(agents) if self.agents_read.is_set() else \
+                    AgentsView(message="reading the coding agents' logs…")
                 self.call_from_thread(self.show_polled, jobs, snap)
                 time.sleep(POLL_SECONDS)
         finally:
             store.close()
             if agents is not None:
                 agents.close()
+
+    @work(thread=True, group="agents")
+    def first_agents_read(self) -> None:
+        """The first read of the agents' logs can be hundreds of megabytes of JSON: it runs in a child
+        process, off this process's interpreter lock. What they append later is read by the poll, in ms."""
+        subprocess.run([sys.executable, "-m", "cockpit", "burn", "--format", "json"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(BUILD_NICENESS))
+        self.agents_read.set()
 
     def show_polled(self, jobs: list[dict], snap: BurnSnapshot) -> None:
         building = next((j for j in jobs if j["kind"] == "summarize" and j["state"] == "running"), None)
@@ -505,4 +517,4 @@ def agents_view(agents) -> AgentsView | None:
                           recent=agents.report(now - RATE_WINDOW, "session", now), window=RATE_WINDOW,
                           series=agents.per_minute(60, now), looked_in=[str(p) for p in agents.projects_dirs])
     except (AgentsError, OSError, sqlite3.Error) as exc:
-        return AgentsView(error=str(exc).splitlines()[0])
+        return AgentsView(message=str(exc).splitlines()[0])

@@ -203,7 +203,7 @@ class AgentsView:
     window: float = 600.0
     series: list[int] = field(default_factory=list)  # tokens per minute, last hour
     looked_in: list[str] = field(default_factory=list)
-    error: str | None = None
+    message: str | None = None  # instead of figures: why there are none (yet)
 
 
 @dataclass
@@ -299,8 +299,8 @@ def _spend_table(title: str, rows: list[dict]) -> Table:
 def _agents_view(agents: AgentsView | None, colours: dict) -> Group | Text:
     if agents is None:
         return Text("\nCoding agents: their logs could not be read.", style="dim")
-    if agents.error:
-        return Text(f"\nCoding agents: {agents.error}", style="dim")
+    if agents.message:
+        return Text(f"\nCoding agents: {agents.message}", style="dim")
     snap = agents.snapshot
     if not snap.report.rows:
         where = ", ".join(agents.looked_in) or "nowhere"
