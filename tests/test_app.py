@@ -114,6 +114,36 @@ async def test_zoom_walks_the_ladder_from_two_words_to_source(built_repo):
         assert app.views["weather/client.py"] == "source"
 
 
+async def test_source_of_many_languages_opens_highlighted_again_and_again(tmp_path):
+    # Textual's editor compiles a highlight query per document; freeing some of them (JavaScript's)
+    # crashed the whole process under tree-sitter 0.26 until compiled queries were kept.
+    repo = write_tree(tmp_path / "polyglot", {
+        "strings.js": "// Strings.\nfunction shout(s) { return s.toUpperCase(); }\nfunction hush(s) { return s; }\n",
+        "shapes.ts": "// Shapes.\nexport interface Shape { area(): number }\n"
+                     "export function unit(): number { return 1; }\n",
+        "calc.c": "/* Calculator. */\nint add(int a, int b) { return a + b; }\n",
+        "tool.rb": "# Tools.\ndef greet(name)\n  \"hi #{name}\"\nend\n",
+    })
+    store = Store(default_cache_path(str(repo)), str(repo))
+    build(str(repo), store, workers=1)
+    store.close()
+    app = make_app(repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        source = app.query_one("#detail-source")
+        for node, language in [("strings.js::shout", "javascript"), ("strings.js::hush", "javascript"),
+                               ("strings.js", "javascript"), ("shapes.ts::unit", "typescript"),
+                               ("shapes.ts", "typescript"), ("calc.c::add", "c"), ("tool.rb::greet", "ruby"),
+                               ("strings.js::shout", "javascript")]:
+            app.query_one(PyramidTree).reveal(node)
+            await wait_for(pilot, lambda node=node: app.selected_id() == node)
+            app.views[node] = "source"
+            app.show_detail(node)
+            await pilot.pause()
+            assert source.display and source.language == language
+            expected = node.split("::")[1] if "::" in node else "// "
+            assert expected in source.text
+
+
 async def test_find_jumps_to_a_symbol_by_fuzzy_name(built_repo):
     app = make_app(built_repo)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -2,22 +2,77 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from importlib import resources
 
 from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.document._syntax_aware_document import SyntaxAwareDocument
 from textual.widgets import Static, TextArea
+from tree_sitter import Query
 
 from cache.store import Store
 from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import view_text
+from summarizers.languages import grammar
 
 PARTS_SHOWN = 40  # outline lines under a summary
 HIGHLIGHT_MAX_LINES = 600
 # Languages whose highlighting Textual's editor ships (it parses with the same tree-sitter wheels we use).
 EDITOR_LANGUAGES = {"python", "javascript", "go", "rust", "java", "bash", "markdown", "json", "toml", "yaml"}
+# Languages the editor lacks, highlighted with the queries their grammar wheels ship; a query builds on
+# the ones before it (TypeScript on JavaScript's, C++ on C's), as the grammars' own editors use them.
+WHEEL_HIGHLIGHTS = {
+    "typescript": (("tree_sitter_javascript", "highlights.scm"), ("tree_sitter_typescript", "highlights.scm")),
+    "tsx": (("tree_sitter_javascript", "highlights.scm"), ("tree_sitter_javascript", "highlights-jsx.scm"),
+            ("tree_sitter_typescript", "highlights.scm")),
+    "c": (("tree_sitter_c", "highlights.scm"),),
+    "cpp": (("tree_sitter_c", "highlights.scm"), ("tree_sitter_cpp", "highlights.scm")),
+    "ruby": (("tree_sitter_ruby", "highlights.scm"),),
+}
+
+
+# tree-sitter 0.26 crashes the process (SIGSEGV) when it frees some compiled queries, JavaScript's
+# highlights among them, and Textual's editor compiles one per document it shows and drops the last.
+# So every (language, query) is compiled once and kept for the life of the process: a dozen at most.
+_COMPILED: dict[tuple[int, str], tuple[object, Query]] = {}
+
+
+def compiled_query(language, source: str) -> Query:
+    key = (id(language), source)
+    if key not in _COMPILED:
+        _COMPILED[key] = (language, Query(language, source))  # the language too: its id stays its own
+    return _COMPILED[key][1]
+
+
+def _prepare_query(document: SyntaxAwareDocument, query: str) -> Query | None:
+    return compiled_query(document.language, query)
+
+
+SyntaxAwareDocument.prepare_query = _prepare_query
+
+
+def register_wheel_languages(editor: TextArea) -> set[str]:
+    """Teach the editor the languages of WHEEL_HIGHLIGHTS; the names it could learn."""
+    learned = set()
+    for name, parts in WHEEL_HIGHLIGHTS.items():
+        try:
+            query = "\n".join(resources.files(module).joinpath("queries", file).read_text() for module, file in parts)
+            language = _wheel_grammar(name)
+            compiled_query(language, query)  # a query the grammar rejects would fail later, inside the editor
+        except Exception:  # noqa: BLE001 - a wheel without its queries, or a query for another version
+            continue
+        editor.register_language(name, language, query)
+        learned.add(name)
+    return learned
+
+
+@functools.cache
+def _wheel_grammar(name: str):
+    return grammar(name)  # one Language per grammar, so its compiled queries are found again
 LEVEL_NAMES = {level: f"{level} words" for level in LEVELS if level.isdigit()} | {"outline": "outline",
                                                                                "source": "source"}
 
@@ -46,6 +101,10 @@ class DetailPane(Vertical):
         self.node: dict | None = None
         self.view = "32"
         self.loaded: tuple[str, str] | None = None  # the node (id, content hash) whose source the editor holds
+        self.languages = set(EDITOR_LANGUAGES)  # what the editor highlights
+
+    def on_mount(self) -> None:
+        self.languages |= register_wheel_languages(self.query_one("#detail-source", TextArea))
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-header")
@@ -101,14 +160,14 @@ class DetailPane(Vertical):
             lang = node.get("lang")
             # The editor highlights a whole document at once: past a few hundred lines that takes longer
             # than a frame, so a long text is shown plain (it still scrolls at once).
-            highlight = lang in EDITOR_LANGUAGES and text.count("\n") <= HIGHLIGHT_MAX_LINES
+            highlight = lang in self.languages and text.count("\n") <= HIGHLIGHT_MAX_LINES
             source.theme = "css"  # the editor follows the app's theme
             source.line_number_start = node.get("start_line") or 1
             source.language = None  # one document build below, not one per setting
             source.load_text(text)
             if highlight:
                 source.language = lang
-            if not highlight and lang in EDITOR_LANGUAGES:
+            if not highlight and lang in self.languages:
                 title.append(f" · not highlighted (over {HIGHLIGHT_MAX_LINES:,} lines)", style="dim")
                 header.update(title)
         elif view in ("source", "outline"):  # a directory's source is what it holds: its outline
