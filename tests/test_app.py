@@ -135,10 +135,12 @@ async def test_source_of_many_languages_opens_highlighted_again_and_again(tmp_pa
                                ("shapes.ts", "typescript"), ("calc.c::add", "c"), ("tool.rb::greet", "ruby"),
                                ("strings.js::shout", "javascript")]:
             app.query_one(PyramidTree).reveal(node)
-            await wait_for(pilot, lambda node=node: app.selected_id() == node)
+            pane = app.query_one(DetailPane)
+            await wait_for(pilot, lambda node=node: pane.node and pane.node["id"] == node)  # the cursor rests there
             app.views[node] = "source"
             app.show_detail(node)
             await pilot.pause()
+            assert (pane.node["id"], pane.view) == (node, "source")
             assert source.display and source.language == language
             expected = node.split("::")[1] if "::" in node else "// "
             assert expected in source.text
