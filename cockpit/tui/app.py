@@ -8,6 +8,7 @@ the loop. The loop's own connection serves the small reads of the tree and detai
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -25,6 +26,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
@@ -272,15 +274,15 @@ class CockpitApp(App):
     @work(thread=True, exclusive=True, group="build")
     def build(self) -> None:
         """Build in a child process: it owns its cores and its GIL, so the app never stutters."""
-        self.call_from_thread(self.set_watch_state, "building")
+        self.from_worker(self.set_watch_state, "building")
         self.summarize_child(self.llm)
-        self.call_from_thread(self.check_cache)
+        self.from_worker(self.check_cache)
         if self.watching:
-            self.call_from_thread(self.set_watch_state, "watching")
+            self.from_worker(self.set_watch_state, "watching")
         elif self.start_watch:
-            self.call_from_thread(self.watch)
+            self.from_worker(self.watch)
         else:
-            self.call_from_thread(self.set_watch_state, "not watching")
+            self.from_worker(self.set_watch_state, "not watching")
 
     def summarize_child(self, llm: bool) -> None:
         """`cockpit summarize` on the repo as a child process (a job of its own); its error, if any, is shown."""
@@ -291,7 +293,7 @@ class CockpitApp(App):
                                               preexec_fn=lambda: os.nice(BUILD_NICENESS))
         _, err = self.build_process.communicate()
         if self.build_process.returncode not in (0, None) and err.strip():
-            self.call_from_thread(self.notify, err.strip().splitlines()[-1], severity="error", timeout=8)
+            self.from_worker(self.notify, err.strip().splitlines()[-1], severity="error", timeout=8)
 
     @work(thread=True, exclusive=True, group="watch")
     def watch(self) -> None:
@@ -303,18 +305,18 @@ class CockpitApp(App):
                 changed_paths = list(changed_paths)
                 rels = sorted({r for r in map(self.relative, changed_paths) if r})
                 if rels:
-                    app.call_from_thread(app.mark_stale, rels)
+                    app.from_worker(app.mark_stale, rels)
                 try:
                     return super().handle(changed_paths)
                 finally:
-                    app.call_from_thread(app.mark_fresh, rels)
+                    app.from_worker(app.mark_fresh, rels)
 
         def llm_refresh() -> None:  # with a key: Claude re-summarizes what changed once edits settle
             self.summarize_child(llm=True)
-            self.call_from_thread(self.check_cache)
+            self.from_worker(self.check_cache)
 
         self.watching = True
-        self.call_from_thread(self.set_watch_state, "watching")
+        self.from_worker(self.set_watch_state, "watching")
         try:
             AppWatcher(self.root, store, max_file_bytes=self.config.max_file_bytes,
                        exclude=tuple(self.config.exclude), llm_refresh=llm_refresh if self.llm else None,
@@ -375,7 +377,7 @@ class CockpitApp(App):
                 snap = burn_snapshot(store, self.config)
                 snap.agents = agents_view(agents) if self.agents_read.is_set() else \
                     AgentsView(message="reading the coding agents' logs…")
-                self.call_from_thread(self.show_polled, jobs, snap)
+                self.from_worker(self.show_polled, jobs, snap)
                 time.sleep(POLL_SECONDS)
         finally:
             store.close()
@@ -389,6 +391,16 @@ class CockpitApp(App):
         subprocess.run([sys.executable, "-m", "cockpit", "burn", "--format", "json"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(BUILD_NICENESS))
         self.agents_read.set()
+
+    def from_worker(self, callback, *args, **kwargs) -> None:
+        """Hand a worker's result to the event loop. Once the app is closing its widgets may be gone and the
+        loop stopped: the result is dropped then, not raised."""
+        def deliver() -> None:
+            with contextlib.suppress(NoMatches):
+                callback(*args, **kwargs)
+
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(deliver)
 
     def show_polled(self, jobs: list[dict], snap: BurnSnapshot) -> None:
         building = next((j for j in jobs if j["kind"] == "summarize" and j["state"] == "running"), None)
@@ -450,13 +462,13 @@ class CockpitApp(App):
         try:
             jobs = Jobs(store)
             job = jobs.resume(job_id) if resume else jobs.job(job_id)
-            self.call_from_thread(self.notify, f"Job {job_id} ({job.kind}) {'resumed' if resume else 'started'}")
+            self.from_worker(self.notify, f"Job {job_id} ({job.kind}) {'resumed' if resume else 'started'}")
             record = job.run(runner(job.kind))
-            self.call_from_thread(self.notify, f"Job {job_id}: {record['state']}"
+            self.from_worker(self.notify, f"Job {job_id}: {record['state']}"
                                   + (f" ({record['error']})" if record["error"] else ""),
                                   severity="information" if record["state"] == "done" else "warning")
         except JobError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="warning")
+            self.from_worker(self.notify, str(exc), severity="warning")
         finally:
             store.close()
 
@@ -478,7 +490,8 @@ class CockpitApp(App):
             result = exc
         finally:
             store.close()
-        self.call_from_thread(self.query_one(ContextPreview).show, result, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.from_worker(lambda: self.query_one(ContextPreview).show(result, seconds))
 
 
 def burn_snapshot(store: Store, config: Config, now: float | None = None) -> BurnSnapshot:
