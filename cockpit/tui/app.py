@@ -9,6 +9,7 @@ the loop. The loop's own connection serves the small reads of the tree and detai
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -51,6 +52,16 @@ BUILD_NICENESS = 10
 NARROW, MEDIUM = 110, 150  # terminal widths below which the layout drops what it can
 LLM_SETTLE_SECONDS = 30.0  # with a key: quiet time after edits before Claude re-summarizes them
 DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows  # per-user: the remembered theme
+
+
+def while_on_screen(method):
+    """For callbacks from timers and workers: once the app is closing its widgets are gone, and then
+    there is nothing to update."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        with contextlib.suppress(NoMatches):
+            return method(self, *args, **kwargs)
+    return guarded
 
 
 def remembered() -> dict:
@@ -170,6 +181,7 @@ class CockpitApp(App):
         self.query_one(TabbedContent).active = "detail"
         self.show_detail(event.node.data)
 
+    @while_on_screen
     def show_detail(self, node_id: str | None) -> None:
         if node_id is None:
             return
@@ -218,6 +230,7 @@ class CockpitApp(App):
         else:
             self.action_show_help_panel()
 
+    @while_on_screen
     def check_cache(self) -> None:
         """Another writer (the build, the watcher, a headless run) changed the cache: show it.
 
@@ -325,6 +338,7 @@ class CockpitApp(App):
             self.watching = False
             store.close()
 
+    @while_on_screen
     def mark_stale(self, paths: list[str]) -> None:
         tree = self.query_one(PyramidTree)
         tree.stale.update(paths)
@@ -332,6 +346,7 @@ class CockpitApp(App):
         tree.relabel()
         self.update_status()
 
+    @while_on_screen
     def mark_fresh(self, paths: list[str]) -> None:
         tree = self.query_one(PyramidTree)
         tree.stale.difference_update(paths)
@@ -339,10 +354,12 @@ class CockpitApp(App):
         tree.relabel()
         self.update_status()
 
+    @while_on_screen
     def set_watch_state(self, state: str) -> None:
         self.watch_state = state
         self.update_status()
 
+    @while_on_screen
     def update_status(self) -> None:
         pending = len(self.query_one(PyramidTree).stale)
         status = Text()
@@ -402,6 +419,7 @@ class CockpitApp(App):
         with contextlib.suppress(RuntimeError):
             self.call_from_thread(deliver)
 
+    @while_on_screen
     def show_polled(self, jobs: list[dict], snap: BurnSnapshot) -> None:
         building = next((j for j in jobs if j["kind"] == "summarize" and j["state"] == "running"), None)
         progress = (f"{100 * building['done'] // building['total']}% ({building['done']:,}/{building['total']:,} "

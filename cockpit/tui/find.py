@@ -59,7 +59,7 @@ class FindScreen(ModalScreen[str | None]):
         # A file by its path, a symbol by its file and qualified name, a directory with its slash.
         self.entries = [(node_id, kind, node_id.replace("::", " ") if kind != "dir" else node_id + "/")
                         for node_id, kind in rows]
-        self.app.call_from_thread(self.search, self.query_one(Input).value)
+        self.app.from_worker(lambda: self.search(self.query_one(Input).value))
 
     @on(Input.Changed)
     def changed(self, event: Input.Changed) -> None:
@@ -71,7 +71,7 @@ class FindScreen(ModalScreen[str | None]):
         if self.entries is None:
             return  # the load calls again when the names are in
         if not query:
-            self.app.call_from_thread(self.show, [])
+            self.app.from_worker(self.show, [])
             return
         last, kept = self.narrowed
         pool = kept if last and query.startswith(last) else self.entries
@@ -91,7 +91,7 @@ class FindScreen(ModalScreen[str | None]):
         scored.sort(reverse=True)
         options = [Option(Content.styled(f"{kind:<9}", "dim") + matcher.highlight(text), id=node_id)
                    for _, node_id, kind, text in scored[:SHOWN]]
-        self.app.call_from_thread(self.show, options)
+        self.app.from_worker(self.show, options)
 
     def show(self, options: list[Option]) -> None:
         results = self.query_one(OptionList)

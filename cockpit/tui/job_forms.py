@@ -96,18 +96,18 @@ class JobForm(ModalScreen[int | None]):
         try:
             text = self.plan(store, values)
             if not start:
-                self.app.call_from_thread(self.say, text)
+                self.app.from_worker(self.say, text)
                 return
             if not llm_configured():
-                self.app.call_from_thread(self.say, Text(f"{text}\n\n{self.KIND} {NEED_LLM}", style="bold"))
+                self.app.from_worker(self.say, Text(f"{text}\n\n{self.KIND} {NEED_LLM}", style="bold"))
                 return
             job = self.create(store, values)
         except Exception as exc:  # noqa: BLE001 - any refusal is shown in the form, one line
-            self.app.call_from_thread(self.say, Text(f"{type(exc).__name__}: {exc}".splitlines()[0], style="bold"))
+            self.app.from_worker(self.say, Text(f"{type(exc).__name__}: {exc}".splitlines()[0], style="bold"))
             return
         finally:
             store.close()
-        self.app.call_from_thread(self.dismiss, job.id)
+        self.app.from_worker(self.dismiss, job.id)
 
     KIND = ""
 
