@@ -1,9 +1,10 @@
 """The full-screen cockpit: the pyramid, the selected node, a context preview, jobs and token burn.
 
 Nothing heavy runs on the event loop. The build runs as a `cockpit summarize` child process (its
-progress is its job row in the cache); the watcher, the context preview and the pollers of jobs
-and spend run in worker threads, each with its own cache connection, and hand results back to
-the loop. The loop's own connection serves the small reads of the tree and detail panes.
+progress is its job row in the cache), and so does the first read of the coding agents' logs; the
+watcher, the context preview, find, job runs and the pollers of jobs and spend run in worker
+threads, each with its own cache connection, and hand results back to the loop. The loop's own
+connection serves the small reads of the tree and detail panes.
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ from cockpit.watch import Watcher
 POLL_SECONDS = 1.0  # jobs and spend; a spend recorded by another process shows within this (target: 2 s)
 DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
 DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
-STATE_FILE = "app.json"
-BUILD_NICENESS = 10
+STATE_FILE = "app.json"  # per user: the remembered theme
+BUILD_NICENESS = 10  # the priority the app's child processes give up, so the screen stays quick
 NARROW, MEDIUM = 110, 150  # terminal widths below which the layout drops what it can
 LLM_SETTLE_SECONDS = 30.0  # with a key: quiet time after edits before Claude re-summarizes them
-DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows  # per-user: the remembered theme
+DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows
 
 
 def while_on_screen(method):
