@@ -61,21 +61,20 @@ class PyramidTree(Tree[str]):
 
     # --- filling the tree ---------------------------------------------------------------
 
-    def children_rows(self, node_id: str, cached: list[dict] | None = None, built: bool | None = None) -> list[dict]:
+    def children_rows(self, node_id: str, built: bool | None = None) -> list[dict]:
         """A node's children from the cache, or a directory's entries from the disk while it is unbuilt
         (a cold build writes files batch by batch, and their directories last)."""
         if built is None:
             built = self.store.node(node_id) is not None
         if built:
-            return self.store.children(node_id) if cached is None else cached
+            return self.store.children(node_id)
         if node_id and not os.path.isdir(os.path.join(self.root_dir, node_id)):
             return []
         return _disk_entries(self.root_dir, node_id)
 
-    def load_children(self, tree_node: TreeNode[str], cached: list[dict] | None = None,
-                      built: bool | None = None) -> None:
+    def load_children(self, tree_node: TreeNode[str], built: bool | None = None) -> None:
         node_id = tree_node.data
-        rows = self.children_rows(node_id, cached, built)
+        rows = self.children_rows(node_id, built)
         present = [child.data for child in tree_node.children]
         self.loaded.add(node_id)
         if present == [row["id"] for row in rows]:
