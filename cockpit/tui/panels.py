@@ -74,7 +74,6 @@ class ContextPreview(Vertical):
 # --- jobs -----------------------------------------------------------------------------------
 
 
-AGENT_ROWS = 12  # sessions listed, costliest first
 STATE_MARKS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■"}
 
 
@@ -192,6 +191,9 @@ class JobLogScreen(ModalScreen):
 
 
 # --- burn -----------------------------------------------------------------------------------
+
+
+AGENT_ROWS = 12  # sessions listed, costliest first
 
 
 @dataclass
