@@ -33,9 +33,13 @@ class Field:
 
 
 class JobForm(ModalScreen[int | None]):
-    """Fields, a Plan button and a Start button; dismissed with the started job's id (or None)."""
+    """Fields, a Plan button and a Start button; dismissed with the started job's id (or None).
+
+    A form for one kind of job names it (KIND), lists its FIELDS, and says how to `plan(store, values)`
+    (the plan's text) and how to `create(store, values)` (the queued Job)."""
 
     TITLE = ""
+    KIND = ""
     FIELDS: tuple[Field, ...] = ()
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
 
@@ -109,13 +113,6 @@ class JobForm(ModalScreen[int | None]):
             store.close()
         self.app.from_worker(self.dismiss, job.id)
 
-    KIND = ""
-
-    def plan(self, store: Store, values: dict[str, str]) -> str:
-        raise NotImplementedError
-
-    def create(self, store: Store, values: dict[str, str]) -> Job:
-        raise NotImplementedError
 
 
 class SemportForm(JobForm):
