@@ -97,6 +97,9 @@ LEDGER_COLUMNS = {
     "request_id": str,
     "cost_usd": float,  # NULL when the model has no known price
 }
+# What a listing of nodes shows (a tree row: name, kind, summaries, token counts); the outline, doc and
+# signature can be long, and a listing of hundreds of rows should not read them.
+BRIEF_COLUMNS = "id, parent, kind, name, path, hash, summarizer, summaries, tokens, position"
 # Tables that record what was paid for, and survive a rebuild of the cache.
 KEPT_TABLES = ("ledger", "llm_summaries", "llm_batches", "jobs", "job_steps", "job_events")
 _PAID_SCHEMA = """
@@ -219,12 +222,14 @@ class Store:
         rows = list(self.db.query("SELECT * FROM nodes WHERE id = ?", [node_id]))
         return _decode(rows[0]) if rows else None
 
-    def nodes_by_id(self, node_ids: list[str]) -> list[dict]:
+    def nodes_by_id(self, node_ids: list[str], brief: bool = False) -> list[dict]:
+        """The nodes' rows; `brief`: only what a listing shows (BRIEF_COLUMNS), without outlines and docs."""
         found = []
+        columns = BRIEF_COLUMNS if brief else "*"
         for start in range(0, len(node_ids), 500):
             batch = node_ids[start : start + 500]
             found += [_decode(r) for r in self.db.query(
-                f"SELECT * FROM nodes WHERE id IN ({','.join('?' * len(batch))})", batch)]
+                f"SELECT {columns} FROM nodes WHERE id IN ({','.join('?' * len(batch))})", batch)]
         return found
 
     def nodes_in_files(self, paths: list[str]) -> list[dict]:
@@ -262,17 +267,18 @@ class Store:
             found.update((node_id, version) for node_id, *version in rows)
         return found
 
-    def children(self, node_id: str) -> list[dict]:
-        return self.children_of([node_id]).get(node_id, [])
+    def children(self, node_id: str, brief: bool = False) -> list[dict]:
+        return self.children_of([node_id], brief=brief).get(node_id, [])
 
-    def children_of(self, node_ids: list[str], ids_only: bool = False) -> dict[str, list]:
-        """parent id -> its children (directories first, then files by name, symbols in order): their rows,
-        or with `ids_only` just their ids (what a caller checking for new or gone children needs)."""
+    def children_of(self, node_ids: list[str], ids_only: bool = False, brief: bool = False) -> dict[str, list]:
+        """parent id -> its children (directories first, then files by name, symbols in order): their rows
+        (`brief`: as nodes_by_id), or with `ids_only` just their ids (what a caller checking for new or
+        gone children needs)."""
         found: dict[str, list] = {}
         for start in range(0, len(node_ids), 500):
             batch = node_ids[start : start + 500]
             marks = ",".join("?" * len(batch))
-            columns = "parent, id" if ids_only else "*"
+            columns = "parent, id" if ids_only else BRIEF_COLUMNS if brief else "*"
             query = (f"SELECT {columns} FROM nodes WHERE parent IN ({marks}) "
                      "ORDER BY parent, kind != 'dir', position, name")
             for row in self.db.query(query, batch):

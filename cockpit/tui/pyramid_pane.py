@@ -67,7 +67,7 @@ class PyramidTree(Tree[str]):
         if built is None:
             built = self.store.node(node_id) is not None
         if built:
-            return self.store.children(node_id)
+            return self.store.children(node_id, brief=True)
         if node_id and not os.path.isdir(os.path.join(self.root_dir, node_id)):
             return []
         return _disk_entries(self.root_dir, node_id)
@@ -127,7 +127,7 @@ class PyramidTree(Tree[str]):
         changed = [i for i in ids if (versions.get(i), self._is_stale(i)) != self.shown.get(i)]
         if not changed:
             return
-        rows = {row["id"]: row for row in self.store.nodes_by_id([i for i in changed if i in versions])}
+        rows = {row["id"]: row for row in self.store.nodes_by_id([i for i in changed if i in versions], brief=True)}
         for node_id in changed:
             row = rows.get(node_id)
             if row is None and node_id == "":
