@@ -82,10 +82,10 @@ class Jobs:
         return job.id
 
     def get(self, job_id: int) -> dict:
-        row = self.conn.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
-        if row is None:
+        found = self._described("SELECT * FROM jobs WHERE id = ?", [job_id])
+        if not found:
             raise JobError(f"no job {job_id} in this cache (see: cockpit jobs)")
-        return self._describe(row)
+        return found[0]
 
     def job(self, job_id: int) -> Job:
         """A created job, to run (`job.run(runner(job.kind))`)."""
@@ -95,8 +95,7 @@ class Jobs:
     def list(self, limit: int = 50, include_routine: bool = True) -> list[dict]:
         where = "" if include_routine else f"WHERE kind NOT IN ({', '.join('?' * len(ROUTINE_KINDS))})"
         args = [] if include_routine else list(ROUTINE_KINDS)
-        rows = self.conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
-        return [self._describe(row) for row in rows]
+        return self._described(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", [*args, limit])
 
     def events(self, job_id: int, after: int = 0) -> list[dict]:
         rows = self.conn.execute("SELECT id, at, level, message FROM job_events WHERE job = ? AND id > ? ORDER BY id",
@@ -142,21 +141,35 @@ class Jobs:
         return Job(self, job_id, job["kind"], inputs)
 
     def spend(self, job_id: int) -> dict:
-        row = self.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(input_tokens + cache_write_tokens + cache_read_tokens), 0), "
-            "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0) FROM ledger WHERE job = ?",
-            [str(job_id)]).fetchone()
-        return {"calls": row[0], "input_tokens": row[1], "output_tokens": row[2], "cost_usd": row[3]}
+        return self._spends([job_id])[str(job_id)]
 
-    def _describe(self, row) -> dict:
-        names = [d[0] for d in self.conn.execute("SELECT * FROM jobs LIMIT 0").description]
-        job = dict(zip(names, row))
-        job["inputs"] = json.loads(job["inputs"] or "{}")
-        job["outputs"] = json.loads(job["outputs"]) if job["outputs"] else None
-        if job["state"] == "running" and not _alive(job["pid"]):
-            job["state"], job["error"] = "failed", job["error"] or "interrupted: its process exited"
-        job["spend"] = self.spend(job["id"])
-        return job
+    def _spends(self, job_ids: list[int]) -> dict[str, dict]:
+        """Ledger totals per job (the ledger's `job` holds the id as text), in one pass over the ledger."""
+        keys = [str(i) for i in job_ids]
+        totals = {key: {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0} for key in keys}
+        if keys:
+            rows = self.conn.execute(
+                "SELECT job, COUNT(*), COALESCE(SUM(input_tokens + cache_write_tokens + cache_read_tokens), 0), "
+                f"COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0) FROM ledger WHERE job IN "
+                f"({', '.join('?' * len(keys))}) GROUP BY job", keys)
+            for job, calls, tokens_in, tokens_out, cost in rows:
+                totals[job] = {"calls": calls, "input_tokens": tokens_in, "output_tokens": tokens_out,
+                               "cost_usd": cost}
+        return totals
+
+    def _described(self, query: str, args: list) -> list[dict]:
+        """Job rows as records: inputs and outputs decoded, a dead process's job marked, spend added."""
+        cursor = self.conn.execute(query, args)
+        names = [d[0] for d in cursor.description]
+        jobs = [dict(zip(names, row)) for row in cursor.fetchall()]
+        spends = self._spends([job["id"] for job in jobs])
+        for job in jobs:
+            job["inputs"] = json.loads(job["inputs"] or "{}")
+            job["outputs"] = json.loads(job["outputs"]) if job["outputs"] else None
+            if job["state"] == "running" and not _alive(job["pid"]):
+                job["state"], job["error"] = "failed", job["error"] or "interrupted: its process exited"
+            job["spend"] = spends[str(job["id"])]
+        return jobs
 
     def _event(self, job_id: int, level: str, message: str) -> None:
         with self.conn:

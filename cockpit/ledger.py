@@ -145,9 +145,14 @@ def spend(store: Store, since: float | None = None, by: str | None = None) -> di
 
     Returns {"rows": [{"group", "calls", "failed", token fields..., "cost_usd", "unpriced_calls"}], "total": {...}}.
     """
+    return totals(store.ledger_rows(since), by)
+
+
+def totals(rows: list[dict], by: str | None = None) -> dict:
+    """`spend` over ledger rows already read."""
     groups: dict[str, dict] = {}
     total = _empty("total")
-    for row in store.ledger_rows(since):
+    for row in rows:
         key = str(row[by]) if by else "total"
         for bucket in ([groups.setdefault(key, _empty(key))] if by else []) + [total]:
             bucket["calls"] += 1
@@ -165,7 +170,12 @@ def spend(store: Store, since: float | None = None, by: str | None = None) -> di
 def burn(store: Store, window: float = 3600.0, now: float | None = None) -> dict:
     """The rate of spend over the last `window` seconds: tokens a minute (all kinds), dollars an hour."""
     now = time.time() if now is None else now
-    rows = store.ledger_rows(now - window)
+    return rate(store.ledger_rows(now - window), window, now)
+
+
+def rate(rows: list[dict], window: float, now: float) -> dict:
+    """`burn` over ledger rows already read (those started before the window are left out)."""
+    rows = [row for row in rows if row["started_at"] >= now - window]
     used = sum(row[name] or 0 for row in rows for name in TOKEN_FIELDS)
     dollars = sum(row["cost_usd"] or 0.0 for row in rows)
     return {"tokens_per_minute": used * 60 / window, "usd_per_hour": dollars * 3600 / window, "calls": len(rows)}
@@ -179,9 +189,16 @@ def _empty(group: str) -> dict:
 def per_minute(store: Store, minutes: int = 60, now: float | None = None) -> list[int]:
     """Tokens (all kinds) of the calls started in each of the last `minutes` minutes, oldest first."""
     now = time.time() if now is None else now
+    return minute_series(store.ledger_rows(now - minutes * 60), minutes, now)
+
+
+def minute_series(rows: list[dict], minutes: int, now: float) -> list[int]:
+    """`per_minute` over ledger rows already read."""
     start = now - minutes * 60
     series = [0] * minutes
-    for row in store.ledger_rows(start):
+    for row in rows:
+        if row["started_at"] < start:
+            continue
         slot = min(minutes - 1, int((row["started_at"] - start) // 60))
         series[slot] += sum(row[name] or 0 for name in TOKEN_FIELDS)
     return series

@@ -37,7 +37,7 @@ import themes
 from cache.store import Store
 from cockpit.config import Config
 from cockpit.jobs import JobError, Jobs, runner
-from cockpit.ledger import burn, parse_since, per_minute, spend
+from cockpit.ledger import minute_series, parse_since, rate, totals
 from cockpit.pyramid import LEVELS
 from cockpit.tui.detail import DetailPane
 from cockpit.tui.job_forms import SemportForm, TransfuseForm
@@ -516,14 +516,15 @@ class CockpitApp(App):
 def burn_snapshot(store: Store, config: Config, now: float | None = None) -> BurnSnapshot:
     now = time.time() if now is None else now
     today = parse_since("today", now)
-    rate = burn(store, 3600, now)
-    spent = spend(store, today, "model")
+    rows = store.ledger_rows(min(today, now - 3600))  # read once a poll: the last hour and today
+    todays = [row for row in rows if row["started_at"] >= today]
+    hour = rate(rows, 3600, now)
+    spent = totals(todays, "model")
     return BurnSnapshot(
-        keyed=bool(os.environ.get("ANTHROPIC_API_KEY")), series=per_minute(store, 60, now),
-        tokens_per_minute=rate["tokens_per_minute"], usd_per_hour=rate["usd_per_hour"],
+        keyed=bool(os.environ.get("ANTHROPIC_API_KEY")), series=minute_series(rows, 60, now),
+        tokens_per_minute=hour["tokens_per_minute"], usd_per_hour=hour["usd_per_hour"],
         today_usd=spent["total"]["cost_usd"], budget_usd=config.daily_budget or DEFAULT_DAILY_BUDGET,
-        budget_is_default=config.daily_budget is None, by_model=spent["rows"],
-        by_job=spend(store, today, "job")["rows"])
+        budget_is_default=config.daily_budget is None, by_model=spent["rows"], by_job=totals(todays, "job")["rows"])
 
 
 def open_agents():
