@@ -8,6 +8,9 @@ Tables:
 - `files`: every file in the pyramid with its content hash, imports and references.
 - `nodes`: every pyramid node (repo, directory, file, symbol) with its ladder.
 - `skipped`: files left out of the pyramid, with the reason.
+- `dirty_dirs`: directories whose node must be rebuilt from their children: marked in the same
+  transaction that changes a child, cleared in the one that rewrites the directory, so that a
+  build killed between the two leaves the work written down for the next one.
 - `llm_summaries`: ladders written by an LLM, keyed by node id, the hash of what was sent for it,
   model and prompt version, so that unchanged input is never paid for twice.
 - `ledger`: one row per LLM API call (tokens, cost, outcome), written before and after the call.
@@ -18,6 +21,7 @@ The last three hold what was paid for: a rebuild (a new schema, or --rebuild) ca
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +32,7 @@ from pathlib import Path
 import platformdirs
 import sqlite_utils
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"
 
@@ -92,10 +96,11 @@ LEDGER_COLUMNS = {
     "batch_id": str,
     "latency_ms": int,
     "retries": int,  # retries the SDK took inside this call
-    "outcome": str,  # started | ok | retried | failed | cancelled
+    "outcome": str,  # started | ok | retried | failed | cancelled | interrupted
     "error": str,
     "request_id": str,
     "cost_usd": float,  # NULL when the model has no known price
+    "pid": int,  # the process that made the call: a row it left "started" when it died is "interrupted"
 }
 # What a listing of nodes shows (a tree row: name, kind, summaries, token counts); the outline, doc and
 # signature can be long, and a listing of hundreds of rows should not read them.
@@ -189,6 +194,7 @@ class Store:
             + _table_sql("files", FILE_COLUMNS, "path")
             + _table_sql("nodes", NODE_COLUMNS, "id")
             + _table_sql("skipped", {"path": str, "reason": str}, "path")
+            + _table_sql("dirty_dirs", {"id": str}, "id")
             + _table_sql("derived", {"name": str, "generation": int, "data": bytes}, "name")
             + "CREATE INDEX IF NOT EXISTS idx_nodes_parent ON nodes (parent, position);"
             "CREATE INDEX IF NOT EXISTS idx_nodes_path ON nodes (path);"
@@ -315,8 +321,42 @@ class Store:
             self.db.conn.executemany(_INSERT_NODE, (row for _, _, rows in built for row in rows))
             # The files row goes last: it is what marks a file as done.
             self.db.conn.executemany(_INSERT_FILE, (file_row for _, file_row, _ in built))
+            self._mark_dirty(path for path, _, _ in built)
             self._bump_generation()
         return sum(len(rows) for _, _, rows in built)
+
+    def _mark_dirty(self, paths) -> None:
+        """Every directory above these paths must be summarized again (inside the caller's transaction)."""
+        dirs = set()
+        for path in paths:
+            while path:
+                path = path.rsplit("/", 1)[0] if "/" in path else ""
+                if path in dirs:
+                    break
+                dirs.add(path)
+        self.db.conn.executemany("INSERT OR IGNORE INTO dirty_dirs (id) VALUES (?)", [[d] for d in dirs])
+
+    def mark_dirty(self, dir_ids: list[str]) -> None:
+        """Directories to summarize again at the next refresh (a repair), with every one above them."""
+        with self.db.conn:
+            self.db.conn.executemany("INSERT OR IGNORE INTO dirty_dirs (id) VALUES (?)", [[d] for d in dir_ids])
+            self._mark_dirty(dir_ids)
+
+    def dirty_dirs(self) -> set[str]:
+        return {row[0] for row in self.db.conn.execute("SELECT id FROM dirty_dirs")}
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """One write transaction taken before anything is read: what is read inside cannot change under us,
+        whichever other process writes. Commits on leaving, rolls back on an error."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def _bump_generation(self) -> None:
         self.db.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
@@ -341,12 +381,17 @@ class Store:
             for path in paths:
                 self.db.conn.execute("DELETE FROM files WHERE path = ?", [path])
                 self.db.conn.execute("DELETE FROM nodes WHERE path = ? AND kind NOT IN ('dir', 'repo')", [path])
+            self._mark_dirty(paths)
             self._bump_generation()
 
-    def write_dirs(self, nodes: list[dict], removed_ids: list[str]) -> None:
-        with self.db.conn:
-            self.db.conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_ids])
-            self.db.conn.executemany(_INSERT_NODE, (node_row(n) for n in nodes))
+    def write_dirs(self, nodes: list[dict], removed_ids: list[str], settled: set[str]) -> None:
+        """Store rebuilt directories, drop emptied ones, and clear the marks of every directory looked at
+        (`settled`). Call it inside `exclusive()`, so that the marks read are the marks cleared."""
+        conn = self.db.conn
+        conn.executemany("DELETE FROM nodes WHERE id = ?", [[i] for i in removed_ids])
+        conn.executemany(_INSERT_NODE, (node_row(n) for n in nodes))
+        conn.executemany("DELETE FROM dirty_dirs WHERE id = ?", [[d] for d in settled])
+        if nodes or removed_ids:
             self._bump_generation()
 
     def write_skipped(self, skipped: list[tuple[str, str]], under: str = "") -> None:

@@ -6,8 +6,10 @@ Exit codes: 0 ok, 1 failure, 2 bad usage. Errors are one line on stderr.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import time
@@ -20,7 +22,8 @@ from cache.store import CacheError, Store, default_cache_path
 from cockpit.config import Config, ConfigError
 from cockpit.context import ContextError, build_context, render_zoom, resolve_node
 from cockpit.jobs import Job, JobError, Jobs, runner
-from cockpit.pyramid import LEVELS, build, source_tokens
+from cockpit import integrity, service
+from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import load_tree, to_json, to_markdown
 from cockpit.watch import Refresh, Watcher, watch_in_background
 from summarizers.llm import DEFAULT_CONCURRENCY, DEFAULT_MODEL
@@ -60,29 +63,36 @@ def session(root: str, cache: str | None = None, rebuild: bool = False):
     try:
         yield config, store
     except sqlite3.OperationalError as exc:
+        if "full" in str(exc):
+            raise Failure(_disk_full(store.path)) from None
         raise Failure(f"cache {store.path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise Failure(f"cache {store.path} is damaged ({exc}); run again with --rebuild") from None
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise Failure(_disk_full(Path(exc.filename or store.path))) from None
         raise Failure(f"{exc.filename or 'output'}: {exc.strerror}") from None
     finally:
-        store.close()
+        with contextlib.suppress(sqlite3.Error):
+            store.close()
+
+
+def _disk_full(path: Path) -> str:
+    """One line naming the full disk; every batch written before it is kept."""
+    mount = Path(path).resolve().parent
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    free = shutil.disk_usage(mount).free
+    return (f"disk full: {mount} has {free // 1024:,} KiB free, cannot write {path}; what was built so far is kept: "
+            "free some space and run again to finish")
 
 
 def refresh(root: str, store: Store, config: Config, quiet: bool = False, subpath: str = "",
             workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = (),
             job: Job | None = None):
-    """Bring the pyramid up to date (only what changed is rebuilt), with a progress bar on a terminal."""
+    """`service.refresh` with a progress bar on a terminal."""
     with _progress_bar(sys.stderr.isatty() and not quiet) as bar:
-        def progress(done: int, total: int) -> None:
-            if bar:
-                bar(done, total)
-            if job:
-                job.progress(done, total)
-
-        return build(root, store, subpath=subpath, workers=workers or config.workers,
-                     max_file_bytes=max_file_size or config.max_file_bytes, progress=progress,
-                     exclude=tuple(config.exclude) + tuple(exclude))
+        return service.refresh(root, store, config, bar or None, subpath, workers, max_file_size, exclude, job)
 
 
 repo_option = click.option("--repo", "root", default=".", show_default=True,
@@ -103,6 +113,8 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 @click.option("--path", "subpath", default="", metavar="SUBDIR", help="Build and print only this subtree.")
 @click.option("--show-skipped", is_flag=True, help="List the files left out of the pyramid, with the reason.")
 @click.option("--rebuild", is_flag=True, help="Discard the cache and build from scratch.")
+@click.option("--check", "check_cache", is_flag=True,
+              help="Verify the cache's invariants (tree, hashes, token counts), repair what is wrong, and say so.")
 @cache_option
 @click.option("--max-file-size", type=click.IntRange(1), help="Skip files larger than this many bytes.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes to build with (default: every core).")
@@ -118,8 +130,8 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
               help="Implies --llm: ask for the files in one Message Batch (half price) and wait for it; "
                    "an interrupted wait is picked up by the next run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
-def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache, max_file_size, workers, exclude,
-              llm, model, max_cost, concurrency, batch, quiet):
+def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, check_cache, cache, max_file_size, workers,
+              exclude, llm, model, max_cost, concurrency, batch, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
     subpath = subpath.strip("/")
     if subpath and not os.path.isdir(os.path.join(root, subpath)):
@@ -127,8 +139,12 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, cache
     if llm is None:
         llm = batch or bool(os.environ.get("ANTHROPIC_API_KEY"))
     with session(root, cache, rebuild) as (config, store):
+        if check_cache:
+            report = integrity.check(store, root, deep=True)
+            click.echo(report.repair(store) or report.describe(), err=True)
         title = f"summarize {subpath or '.'}" + (" with Claude" if llm else "")
-        with Jobs(store).create("summarize", title, {"root": root, "subpath": subpath, "llm": llm}).running() as job:
+        inputs = {"root": root, "subpath": subpath, "llm": llm, "model": model, "max_cost": max_cost}
+        with Jobs(store).create("summarize", title, inputs).running() as job:
             stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude, job)
             job.outputs = {"files": stats.files_total, "parsed": stats.files_parsed, "skipped": stats.skipped,
                            "seconds": round(stats.seconds, 3)}

@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import json
 import os
+import sqlite3
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 # kind -> "module:function" taking a Job and returning its outputs; imported only when a job runs.
 RUNNERS = {
+    "summarize": "cockpit.service:run_summarize_job",
     "semport": "cockpit.semport:run_job",
     "transfuse": "cockpit.transfuse:run_job",
 }
@@ -166,7 +168,7 @@ class Jobs:
         for job in jobs:
             job["inputs"] = json.loads(job["inputs"] or "{}")
             job["outputs"] = json.loads(job["outputs"]) if job["outputs"] else None
-            if job["state"] == "running" and not _alive(job["pid"]):
+            if job["state"] == "running" and not process_alive(job["pid"]):
                 job["state"], job["error"] = "failed", job["error"] or "interrupted: its process exited"
             job["spend"] = spends[str(job["id"])]
         return jobs
@@ -271,6 +273,12 @@ class Job:
         self._end("done", self.outputs, None)
 
     def _end(self, state: str, outputs: dict | None, error: str | None) -> None:
+        try:
+            self._write_end(state, outputs, error)
+        except sqlite3.OperationalError:
+            pass  # a full disk or a locked cache: the job reads as interrupted, and its error is the caller's to show
+
+    def _write_end(self, state: str, outputs: dict | None, error: str | None) -> None:
         self._progress_flush()
         with self.jobs.conn:
             self.jobs.conn.execute(
@@ -284,7 +292,7 @@ def runner(kind: str) -> Callable[[Job], dict | None]:
     return getattr(importlib.import_module(module), name)
 
 
-def _alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:

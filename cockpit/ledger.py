@@ -23,6 +23,7 @@ from pathlib import Path
 import platformdirs
 
 from cache.store import Store
+from cockpit.jobs import process_alive
 
 OUTCOMES = ("started", "ok", "retried", "failed", "cancelled")
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
@@ -107,8 +108,19 @@ class Ledger:
               batch_id: str | None = None) -> int:
         return self.store.ledger_insert({
             "job": job, "started_at": time.time(), "node_ids": json.dumps(node_ids), "model": model,
-            "batched": int(batched), "batch_id": batch_id, "outcome": "started", "retries": 0,
+            "batched": int(batched), "batch_id": batch_id, "outcome": "started", "retries": 0, "pid": os.getpid(),
         })
+
+    def settle_interrupted(self) -> int:
+        """Rows left "started" by a process that died are "interrupted": the call may have been billed,
+        its tokens are unknown; they stay in the ledger, counted once. Returns how many."""
+        conn = self.store.db.conn
+        rows = conn.execute("SELECT id, pid FROM ledger WHERE outcome = 'started'").fetchall()
+        dead = [row_id for row_id, pid in rows if pid is None or not process_alive(pid)]
+        with conn:
+            conn.executemany("UPDATE ledger SET outcome = 'interrupted', error = 'its process exited mid-call' "
+                             "WHERE id = ? AND outcome = 'started'", [[i] for i in dead])
+        return len(dead)
 
     def finish(self, row_id: int, model: str, outcome: str, usage=None, latency_ms: int | None = None,
                retries: int = 0, error: str | None = None, request_id: str | None = None,

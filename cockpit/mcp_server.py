@@ -33,6 +33,7 @@ from cockpit.context import search as search_nodes
 from cockpit.pyramid import LEVELS, source_tokens
 from cockpit.render import to_markdown
 from cockpit.scan import SECRET_NAMES, looks_secret
+from cockpit.service import refresh as refresh_pyramid
 
 MAX_LINES = 2000  # lines one read (or one source zoom) returns: a whole big file would swamp the caller
 MIN_BUDGET = 50
@@ -278,7 +279,6 @@ def _cut_to_budget(text: str, budget: int) -> str:
 
 def create_server(root: str, cache: str | Path | None = None, refresh: bool = True) -> MCPServer:
     """An MCP server for the repository at `root`; with `refresh`, bring its pyramid up to date first."""
-    from cockpit.cli import refresh as refresh_pyramid  # cli imports this module lazily; no cycle at import
 
     root = os.path.realpath(root)
     config = Config.load(root)
@@ -287,7 +287,7 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
         store = Store(cache_path, root)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # stdout is the protocol channel in stdio mode
-                refresh_pyramid(root, store, config, quiet=True)
+                refresh_pyramid(root, store, config)
         finally:
             store.close()
     repo = Repo(root, cache_path)

@@ -338,11 +338,23 @@ def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Pr
         return
     tokens.encoding()  # load the vocabulary once, before forking, so workers share it
     start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with multiprocessing.get_context(start_method).Pool(workers) as pool:
+    with multiprocessing.get_context(start_method).Pool(workers, initializer=_die_with_parent) as pool:
         for done, result in enumerate(pool.imap_unordered(_build_one, jobs, chunksize=4), 1):
             yield result
             if progress:
                 progress(done, total)
+
+
+def _die_with_parent() -> None:
+    """A pool worker ends when the build that started it is killed, instead of living on to write to
+    a closed pipe (Linux; elsewhere it ends at its next write)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def default_workers() -> int:
@@ -399,25 +411,28 @@ def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -
     stats.nodes_written += store.write_files(batch)  # each batch commits: a killed build resumes from here
     if removed:
         store.remove_files(removed)
-    if changed or removed or store.node("") is None:
-        dir_nodes, stale_dirs = _refresh_dirs(store, root, [f.path for f in changed] + removed)
-        store.write_dirs(dir_nodes, stale_dirs)
-        stats.dirs_summarized = len(dir_nodes)
-        stats.nodes_written += len(dir_nodes)
+    # Every batch marked the directories above its files dirty in its own transaction; the directories are
+    # rebuilt from those marks (this run's and any a killed run left), read and cleared in one transaction.
+    with store.exclusive():
+        dirty = store.dirty_dirs()
+        if dirty or store.node("") is None:
+            dir_nodes, emptied = _refresh_dirs(store, root, dirty)
+            store.write_dirs(dir_nodes, emptied, dirty)
+            stats.dirs_summarized = len(dir_nodes)
+            stats.nodes_written += len(dir_nodes)
     if scanned is not None:
         store.write_skipped(scanned.skipped, subpath)
     return stats
 
 
-def _refresh_dirs(store: Store, root: str, touched: list[str]):
-    """Re-summarize the directories above `touched` files whose children changed, deepest first.
+def _refresh_dirs(store: Store, root: str, marked: set[str]):
+    """Re-summarize the `marked` directories (and those above them) whose children changed, deepest first.
 
-    Only ancestors of touched files can change, so only they are read: a one-file
+    Only directories above a changed file can change, so only they are read: a one-file
     update reads a handful of rows, not the whole tree.
     """
     dirty = {""}
-    for path in touched:
-        d = parent_dir(path)
+    for d in marked:
         while d not in dirty:
             dirty.add(d)
             d = parent_dir(d)

@@ -589,6 +589,7 @@ async def llm_summarize(root: str, store: Store, client: anthropic.AsyncAnthropi
     every `poll_seconds` or more; a batch a run did not see end is picked up by the next run.
     """
     ledger = ledger or Ledger(store)
+    ledger.settle_interrupted()
     if max_cost is not None and ledger.pricing.price(model) is None:
         raise ValueError(f"no price known for model {model!r}: cannot keep to a spend cap (add it to pricing.json)")
     return await _Run(root, store, client, model, ledger, concurrency, max_cost, job or default_job(), subpath,

@@ -1,0 +1,114 @@
+"""What every face does to a repository's pyramid: bring it up to date, safely, one builder at a time.
+
+A build writes files in batches, each batch one transaction that also marks the directories above
+its files as dirty; the directories are rebuilt from those marks at the end. So a build killed at
+any moment leaves a cache the next build completes, and two processes never build one repository
+at once: the second waits on the first's lock (showing its progress) and then finds nothing to do,
+or takes over where the first stopped if it died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from cache.store import Store
+from cockpit.config import Config
+from cockpit.jobs import Job
+from cockpit.pyramid import BuildStats, build
+
+try:
+    import fcntl
+except ImportError:  # no advisory locks here: builds are still safe, only no longer exclusive
+    fcntl = None
+
+Progress = Callable[[int, int], None]
+WAIT_POLL_SECONDS = 0.2
+
+
+def refresh(root: str, store: Store, config: Config, progress: Progress | None = None, subpath: str = "",
+            workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = (),
+            job: Job | None = None) -> BuildStats:
+    """Bring the pyramid up to date (only what changed is rebuilt); `progress(done, total)` as it goes."""
+    def report(done: int, total: int) -> None:
+        if progress:
+            progress(done, total)
+        if job:
+            job.progress(done, total)
+
+    with builder_lock(store, report, job):
+        return build(root, store, subpath=subpath, workers=workers or config.workers,
+                     max_file_bytes=max_file_size or config.max_file_bytes, progress=report,
+                     exclude=tuple(config.exclude) + tuple(exclude))
+
+
+@contextlib.contextmanager
+def builder_lock(store: Store, progress: Progress | None = None, job: Job | None = None) -> Iterator[None]:
+    """Hold the repository's build lock; while another process holds it, follow that build's progress."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(f"{store.path}.build-lock")
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _follow(fh, store, progress, job)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _follow(fh, store: Store, progress: Progress | None, job: Job | None) -> None:
+    """Wait for the lock, reporting the holder's progress from its job; returns holding the lock."""
+    fh.seek(0)
+    holder = fh.read().strip()
+    if job:
+        job.log(f"another build (pid {holder or '?'}) holds this repository: following it")
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        row = store.db.conn.execute(
+            "SELECT done, total FROM jobs WHERE kind = 'summarize' AND state = 'running' AND pid = ? "
+            "ORDER BY id DESC LIMIT 1", [int(holder) if holder.isdigit() else -1]).fetchone()
+        if row and row[1] and progress:
+            progress(row[0] or 0, row[1])
+        elif job:
+            job.check_cancelled()
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def run_summarize_job(job: Job) -> dict:
+    """A summary build as a job: what `cockpit jobs resume` and the app's `r` run for a stopped build.
+    Files written by the stopped run are kept (their hashes match), so it goes on from its last batch."""
+    from cockpit import integrity
+
+    inputs = job.inputs
+    root = inputs["root"]
+    store = job.jobs.store
+    config = Config.load(root)
+    repaired = integrity.check(store, root).repair(store)
+    if repaired:
+        job.log(repaired)
+    stats = refresh(root, store, config, subpath=inputs.get("subpath", ""), job=job)
+    outputs = {"files": stats.files_total, "parsed": stats.files_parsed, "skipped": stats.skipped,
+               "seconds": round(stats.seconds, 3)}
+    if inputs.get("llm"):
+        from summarizers import llm
+
+        model = inputs.get("model") or config.model or llm.DEFAULT_MODEL
+        llm_stats = llm.summarize(root, store, model=model, max_cost=config.max_cost if inputs.get("max_cost") is None else inputs["max_cost"],
+                                  subpath=inputs.get("subpath", ""), job=job.ledger_job)
+        outputs["llm"] = llm_stats.describe()
+    return outputs
