@@ -35,6 +35,7 @@ from textual.worker import get_current_worker
 
 import themes
 from cache.store import Store
+from cockpit import integrity
 from cockpit.config import Config
 from cockpit.jobs import JobError, Jobs, runner
 from cockpit.ledger import minute_series, parse_since, rate, totals
@@ -286,10 +287,15 @@ class CockpitApp(App):
         self.build()
 
     @work(thread=True, exclusive=True, group="build")
-    def build(self) -> None:
-        """Build in a child process: it owns its cores and its GIL, so the app never stutters."""
+    def build(self, resume_job: int | None = None) -> None:
+        """Build in a child process: it owns its cores and its GIL, so the app never stutters.
+        First the cache's cheap invariants are checked: what an interrupted run broke, the build repairs."""
         self.from_worker(self.set_watch_state, "building")
-        self.summarize_child(self.llm)
+        self.repair_cache()
+        if resume_job is None:
+            self.summarize_child(self.llm)
+        else:
+            self.summarize_child(self.llm, ["jobs", "resume", str(resume_job), "--repo", self.root])
         self.from_worker(self.check_cache)
         if self.watching:
             self.from_worker(self.set_watch_state, "watching")
@@ -298,10 +304,21 @@ class CockpitApp(App):
         else:
             self.from_worker(self.set_watch_state, "not watching")
 
-    def summarize_child(self, llm: bool) -> None:
-        """`cockpit summarize` on the repo as a child process (a job of its own); its error, if any, is shown."""
-        command = [sys.executable, "-m", "cockpit", "summarize", self.root, "--cache", str(self.cache_path), "-q",
-                   "--depth", "0", "--llm" if llm else "--no-llm"]
+    def repair_cache(self) -> None:
+        store = Store(self.cache_path, self.root)
+        try:
+            repaired = integrity.check(store, self.root).repair(store)
+        finally:
+            store.close()
+        if repaired:
+            self.from_worker(self.notify, repaired, severity="warning", timeout=8)
+
+    def summarize_child(self, llm: bool, command: list[str] | None = None) -> None:
+        """`cockpit summarize` on the repo as a child process (a job of its own), or another `cockpit`
+        command; its error, if any, is shown."""
+        command = [sys.executable, "-m", "cockpit", *(command or [
+            "summarize", self.root, "-q", "--depth", "0", "--llm" if llm else "--no-llm"]), "--cache",
+            str(self.cache_path)]
         # A lower priority for the build's processes: on a busy machine the screen still answers at once.
         self.build_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                               preexec_fn=lambda: os.nice(BUILD_NICENESS))
@@ -461,8 +478,13 @@ class CockpitApp(App):
                 self.notify(f"Job {job['id']}: cancel requested")
             except JobError as exc:
                 self.notify(str(exc), severity="warning")
-        elif job["kind"] == "summarize":
-            self.action_rebuild()
+        elif job["kind"] == "summarize":  # a child process resumes it, as a build always runs
+            if self.build_process is not None and self.build_process.poll() is None:
+                self.notify("A build is already running.")
+            elif job["state"] == "done":
+                self.build()
+            else:
+                self.build(resume_job=job["id"])
         else:
             self.run_job(job["id"], resume=True)
 
