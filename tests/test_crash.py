@@ -3,10 +3,13 @@ cache exactly as a fresh build would, and the ledger must hold every call once."
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -172,4 +175,63 @@ def test_a_full_disk_stops_the_build_in_one_line_and_the_next_run_completes(tree
     filler.unlink()
     result = CliRunner().invoke(main, ["summarize", str(tree), "--cache", str(cache), "-q", "--workers", "1"])
     assert result.exit_code == 0, result.output
+    assert crashkit.differences(crashkit.snapshot(cache), want) == []
+
+
+def test_a_second_builder_follows_the_first_instead_of_building_again(tree, tmp_path):
+    import threading
+
+    from cockpit.jobs import Jobs
+
+    cache = tmp_path / "cache.sqlite"
+    stats = {}
+
+    def build(name: str, wait: float) -> None:
+        time.sleep(wait)
+        store = Store(cache, str(tree))
+        job = Jobs(store).create("summarize", name, {"root": str(tree)})
+        with job.running():
+            stats[name] = service.refresh(str(tree), store, Config.load(str(tree)), workers=1, job=job)
+        store.close()
+
+    Store(cache, str(tree)).close()
+    first = threading.Thread(target=build, args=("first", 0.0))
+    second = threading.Thread(target=build, args=("second", 0.3))
+    first.start(), second.start()
+    first.join(), second.join()
+    files = stats["first"].files_total
+    assert stats["first"].files_parsed == files and stats["second"].files_parsed == 0
+    store = Store(cache, str(tree))
+    events = [e["message"] for job in Jobs(store).list() if job["title"] == "second" for e in Jobs(store).events(job["id"])]
+    store.close()
+    assert any("following it" in message for message in events)
+
+
+def test_an_interrupted_build_resumes_as_its_job(tree, tmp_path):
+    from click.testing import CliRunner
+
+    from cockpit.cli import main
+
+    cache = tmp_path / "cache.sqlite"
+    want = _fresh(tree, tmp_path / "fresh.sqlite")
+
+    def summarize():
+        pyramid.WRITE_BATCH = 4
+        CliRunner().invoke(main, ["summarize", str(tree), "--cache", str(cache), "-q", "--workers", "1"])
+
+    for delay in (0.8, 0.6, 0.4, 0.2):  # until a kill lands after the first batch and before the end
+        cache.unlink(missing_ok=True)
+        if crashkit.kill_after(crashkit.fork_run(summarize), delay, signal.SIGKILL):
+            conn = sqlite3.connect(cache)
+            files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+            conn.close()
+            if files:
+                break
+    else:
+        pytest.skip("no kill landed mid-build on this machine")
+    listed = CliRunner().invoke(main, ["jobs", "--format", "json", "--repo", str(tree), "--cache", str(cache)])
+    job = json.loads(listed.output)[0]
+    assert job["kind"] == "summarize" and job["state"] == "failed" and "interrupted" in job["error"]
+    resumed = CliRunner().invoke(main, ["jobs", "resume", str(job["id"]), "--repo", str(tree), "--cache", str(cache)])
+    assert resumed.exit_code == 0 and "done" in resumed.output, resumed.output
     assert crashkit.differences(crashkit.snapshot(cache), want) == []
