@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cockpit.agents import AgentBurn
+from cockpit.spend.agents import AgentBurn
 
 TARGETS = {"first import": 10.0, "refresh after 100 new records": 0.100}
 MODELS = ["claude-sonnet-4-5-20250929"] * 6 + ["claude-opus-4-6"] * 3 + ["claude-haiku-4-5-20251001"]

@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.watch import copy_stdlib  # noqa: E402
-from cache.store import default_cache_path  # noqa: E402
-from cockpit.jobs import Jobs  # noqa: E402
-from cockpit.tui.app import CockpitApp  # noqa: E402
-from cockpit.tui.pyramid_pane import PyramidTree  # noqa: E402
+from cockpit.faces.tui.app import CockpitApp  # noqa: E402
+from cockpit.faces.tui.pyramid_pane import PyramidTree  # noqa: E402
+from cockpit.jobs.runner import Jobs  # noqa: E402
+from cockpit.paths import default_cache_path  # noqa: E402
 
 TICK = 0.010
 

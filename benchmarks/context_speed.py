@@ -69,7 +69,7 @@ def child(op: str, root: str, cache: str, budget: int, fmt: str) -> None:
     """One fresh process: imports, then the first request, each timed."""
     started = time.perf_counter()
     from cache.store import Store
-    from cockpit.context import build_context, search
+    from cockpit.core.context import build_context, search
     imports = time.perf_counter() - started
     store = Store(cache, root)
     generation = store.generation()
@@ -104,8 +104,8 @@ def main() -> None:
         return child(args.child, root, cache, args.budget, args.format)
 
     from cache.store import Store
-    from cockpit.context import build_context, search
-    from cockpit.pyramid import build
+    from cockpit.core.context import build_context, search
+    from cockpit.core.pyramid import build
 
     store = Store(cache, root)
     started = time.perf_counter()

@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cache.store import Store
-from cockpit.pyramid import build
-from cockpit.twin import running_twin
+from cockpit.core.pyramid import build
+from cockpit.spend.ledger import Ledger
+from cockpit.twin.server import running_twin
 from summarizers import llm
 
 EDIT = '\n\ndef benchmark_marker():\n    """Added by the LLM benchmark: one edit."""\n    return 42\n'
@@ -54,13 +55,13 @@ def run(name: str, into: Path, url: str, concurrency: int) -> dict:
     root = copy_target(name, into)
     store = Store(root / ".cockpit" / "cache.sqlite", str(root))
     build(str(root), store, workers=1)
-    first = llm.summarize(str(root), store, concurrency=concurrency, api_key="bench", base_url=url)
-    again = llm.summarize(str(root), store, concurrency=concurrency, api_key="bench", base_url=url)
+    first = llm.summarize(str(root), store, Ledger(store), concurrency=concurrency, api_key="bench", base_url=url)
+    again = llm.summarize(str(root), store, Ledger(store), concurrency=concurrency, api_key="bench", base_url=url)
     path, depth = edit_target(store)
     with open(root / path, "a") as fh:
         fh.write(EDIT)
     build(str(root), store, workers=1)
-    edited = llm.summarize(str(root), store, concurrency=concurrency, api_key="bench", base_url=url)
+    edited = llm.summarize(str(root), store, Ledger(store), concurrency=concurrency, api_key="bench", base_url=url)
     repo = store.node("")
     row = {
         "target": name, "files": len(store.nodes(("file",))), "nodes": len(store.nodes()),

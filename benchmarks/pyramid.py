@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cache.store import Store  # noqa: E402
-from cockpit.pyramid import build, update_paths  # noqa: E402
-from cockpit.scan import scan  # noqa: E402
+from cockpit.core.pyramid import build, update_paths  # noqa: E402
+from cockpit.core.scan import scan  # noqa: E402
 from summarizers.languages import LANGUAGES  # noqa: E402
 from summarizers.outline import _parser_and_query  # noqa: E402
 

@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cache.store import Store  # noqa: E402
-from cockpit.pyramid import build  # noqa: E402
-from cockpit.scan import content_hash  # noqa: E402
-from cockpit.watch import Watcher  # noqa: E402
+from cockpit.core.pyramid import build  # noqa: E402
+from cockpit.core.scan import content_hash  # noqa: E402
+from cockpit.jobs.watch import Watcher  # noqa: E402
 
 
 def copy_stdlib(target: Path) -> Path:

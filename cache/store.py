@@ -22,32 +22,20 @@ The last three hold what was paid for: a rebuild (a new schema, or --rebuild) ca
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
 
-import platformdirs
 import sqlite_utils
 
 SCHEMA_VERSION = 7
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
-CACHE_DIR_NAME = ".cockpit"
+CACHE_DIR_NAME = ".cockpit"  # a cache in a folder of this name keeps itself out of git
 
 
 class CacheError(Exception):
     """The cache file cannot be used; the message says what to do."""
-
-
-def default_cache_path(root: str) -> Path:
-    """`<repo>/.cockpit/cache.sqlite`, or a per-user cache dir when the repo is read-only."""
-    repo_dir = Path(root) / CACHE_DIR_NAME
-    if os.access(root, os.W_OK) or repo_dir.exists():
-        return repo_dir / "cache.sqlite"
-    digest = hashlib.blake2b(str(Path(root).resolve()).encode(), digest_size=8).hexdigest()
-    return Path(platformdirs.user_cache_dir("cockpit")) / f"{Path(root).name}-{digest}.sqlite"
 
 
 NODE_COLUMNS = {

@@ -1,3 +1,3 @@
-from cockpit.cli import run
+from cockpit.faces.cli import run
 
 run()

@@ -1,4 +1,5 @@
-"""What every face does to a repository's pyramid: bring it up to date, safely, one builder at a time.
+"""The service layer: what every face (CLI, MCP server, app) and every job does to open a repository,
+its config and its cache, and to bring its pyramid up to date, safely, one builder at a time.
 
 A build writes files in batches, each batch one transaction that also marks the directories above
 its files as dirty; the directories are rebuilt from those marks at the end. So a build killed at
@@ -14,11 +15,12 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from cache.store import Store
-from cockpit.config import Config
-from cockpit.jobs import Job
-from cockpit.pyramid import BuildStats, build
+from cockpit.core.config import Config
+from cockpit.core.pyramid import BuildStats, build
+from cockpit.paths import default_cache_path
 
 try:
     import fcntl
@@ -27,6 +29,27 @@ except ImportError:  # no advisory locks here: builds are still safe, only no lo
 
 Progress = Callable[[int, int], None]
 WAIT_POLL_SECONDS = 0.2
+
+
+class Job(Protocol):
+    """What a refresh reports to, when it runs as a job (`cockpit.jobs.runner.Job` is one)."""
+
+    def progress(self, done: int, total: int | None = None) -> None: ...
+
+    def log(self, message: str, level: str = "info") -> None: ...
+
+    def check_cancelled(self) -> None: ...
+
+
+def cache_path(root: str, config: Config, cache: str | os.PathLike | None = None) -> Path:
+    """The cache file of `root`: the one asked for, else the config's, else the default place."""
+    return Path(cache or config.cache or default_cache_path(root))
+
+
+def open_repo(root: str, cache: str | os.PathLike | None = None, rebuild: bool = False) -> tuple[Config, Store]:
+    """The repository's config and its open cache (raises ConfigError or CacheError, each one line)."""
+    config = Config.load(root)
+    return config, Store(cache_path(root, config, cache), root, rebuild=rebuild)
 
 
 def refresh(root: str, store: Store, config: Config, progress: Progress | None = None, subpath: str = "",
@@ -87,28 +110,3 @@ def _follow(fh, store: Store, progress: Progress | None, job: Job | None) -> Non
         elif job:
             job.check_cancelled()
         time.sleep(WAIT_POLL_SECONDS)
-
-
-def run_summarize_job(job: Job) -> dict:
-    """A summary build as a job: what `cockpit jobs resume` and the app's `r` run for a stopped build.
-    Files written by the stopped run are kept (their hashes match), so it goes on from its last batch."""
-    from cockpit import integrity
-
-    inputs = job.inputs
-    root = inputs["root"]
-    store = job.jobs.store
-    config = Config.load(root)
-    repaired = integrity.check(store, root).repair(store)
-    if repaired:
-        job.log(repaired)
-    stats = refresh(root, store, config, subpath=inputs.get("subpath", ""), job=job)
-    outputs = {"files": stats.files_total, "parsed": stats.files_parsed, "skipped": stats.skipped,
-               "seconds": round(stats.seconds, 3)}
-    if inputs.get("llm"):
-        from summarizers import llm
-
-        model = inputs.get("model") or config.model or llm.DEFAULT_MODEL
-        llm_stats = llm.summarize(root, store, model=model, max_cost=config.max_cost if inputs.get("max_cost") is None else inputs["max_cost"],
-                                  subpath=inputs.get("subpath", ""), job=job.ledger_job)
-        outputs["llm"] = llm_stats.describe()
-    return outputs

@@ -1,6 +1,6 @@
 """The LLM summarizer: Claude writes the summary rungs of a pyramid the structural build made.
 
-It runs after `cockpit.pyramid.build`, bottom-up: one request per file (its symbols
+It runs after `cockpit.core.pyramid.build`, bottom-up: one request per file (its symbols
 as `<node>` blocks holding their code, nested definitions left to their own blocks,
 and the file's block: its doc, imports and top-level names, or its text when nothing
 was outlined; big files in chunks), then one per directory (its parts' summaries,
@@ -37,15 +37,30 @@ import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cache.store import Store
-from cockpit import tokens
-from cockpit.ledger import Ledger, usage_fields
-from summarizers import prompts
+from summarizers import prompts, tokens
+from summarizers.usage import usage_fields
 
 if TYPE_CHECKING:
     import anthropic  # loaded on first use: importing the SDK takes most of a second
+
+
+class CallLedger(Protocol):
+    """Where every call is written, before and after it is made: handed in by the caller (Cockpit's
+    ledger), so that this package knows nothing of spend and no call goes unrecorded."""
+
+    pricing: Any  # .price(model) and .estimate(model, system, input, max_tokens, batched)
+
+    def start(self, job: str, node_ids: list[str], model: str, batched: bool = False,
+              batch_id: str | None = None) -> int: ...
+
+    def finish(self, row_id: int, model: str, outcome: str, usage=None, latency_ms: int | None = None,
+               retries: int = 0, error: str | None = None, request_id: str | None = None,
+               batched: bool = False) -> float | None: ...
+
+    def settle_interrupted(self) -> int: ...
 
 DEFAULT_MODEL = "claude-haiku-4-5"
 DEFAULT_CONCURRENCY = 8
@@ -249,7 +264,7 @@ class NoApiKey(Exception):
 
 
 class _Run:
-    def __init__(self, root: str, store: Store, client: anthropic.AsyncAnthropic, model: str, ledger: Ledger,
+    def __init__(self, root: str, store: Store, client: anthropic.AsyncAnthropic, model: str, ledger: CallLedger,
                  concurrency: int, max_cost: float | None, job: str, subpath: str, batch: bool, poll_seconds: float):
         self.root, self.store, self.client, self.model, self.ledger = root, store, client, model, ledger
         self.max_cost, self.job, self.subpath = max_cost, job, subpath.strip("/")
@@ -579,8 +594,8 @@ def default_job() -> str:
     return time.strftime("summarize-%Y%m%d-%H%M%S")
 
 
-async def llm_summarize(root: str, store: Store, client: anthropic.AsyncAnthropic, model: str = DEFAULT_MODEL,
-                        ledger: Ledger | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+async def llm_summarize(root: str, store: Store, client: anthropic.AsyncAnthropic, model: str = DEFAULT_MODEL, *,
+                        ledger: CallLedger, concurrency: int = DEFAULT_CONCURRENCY,
                         max_cost: float | None = None, job: str | None = None, subpath: str = "",
                         batch: bool = False, poll_seconds: float = 30.0) -> LLMStats:
     """Replace the summary rungs of the cached pyramid of `root` with Claude's, where they are stale.
@@ -588,7 +603,6 @@ async def llm_summarize(root: str, store: Store, client: anthropic.AsyncAnthropi
     `batch`: ask for the files through one Message Batch (half price, answers within hours), polled
     every `poll_seconds` or more; a batch a run did not see end is picked up by the next run.
     """
-    ledger = ledger or Ledger(store)
     ledger.settle_interrupted()
     if max_cost is not None and ledger.pricing.price(model) is None:
         raise ValueError(f"no price known for model {model!r}: cannot keep to a spend cap (add it to pricing.json)")
@@ -596,9 +610,9 @@ async def llm_summarize(root: str, store: Store, client: anthropic.AsyncAnthropi
                       batch, poll_seconds).run()
 
 
-def summarize(root: str, store: Store, model: str = DEFAULT_MODEL, concurrency: int = DEFAULT_CONCURRENCY,
-              max_cost: float | None = None, job: str | None = None, subpath: str = "",
-              api_key: str | None = None, base_url: str | None = None, ledger: Ledger | None = None,
+def summarize(root: str, store: Store, ledger: CallLedger, model: str = DEFAULT_MODEL,
+              concurrency: int = DEFAULT_CONCURRENCY, max_cost: float | None = None, job: str | None = None,
+              subpath: str = "", api_key: str | None = None, base_url: str | None = None,
               batch: bool = False, poll_seconds: float = 30.0) -> LLMStats:
     """`llm_summarize` with its own client (key and base URL from the arguments, else the environment)."""
     import anthropic
@@ -608,7 +622,8 @@ def summarize(root: str, store: Store, model: str = DEFAULT_MODEL, concurrency: 
 
     async def main() -> LLMStats:
         async with anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=2) as client:
-            return await llm_summarize(root, store, client, model, ledger, concurrency, max_cost, job, subpath,
-                                       batch, poll_seconds)
+            return await llm_summarize(root, store, client, model, ledger=ledger, concurrency=concurrency,
+                                       max_cost=max_cost, job=job, subpath=subpath, batch=batch,
+                                       poll_seconds=poll_seconds)
 
     return asyncio.run(main())

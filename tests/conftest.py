@@ -88,7 +88,7 @@ def no_real_api(monkeypatch, tmp_path):
 
 @pytest.fixture
 def twin():
-    from cockpit.twin import running_twin
+    from cockpit.twin.server import running_twin
 
     with running_twin() as t:
         yield t

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cockpit import tokens
-from cockpit.agents import HEAD_BYTES, AgentBurn, daily_budget, default_db_path, record_served
-from cockpit.cli import main
+from cockpit.faces.cli import main
+from cockpit.spend.agents import HEAD_BYTES, AgentBurn, daily_budget, default_db_path, record_served
+from summarizers import tokens
 
 SONNET = "claude-sonnet-4-5-20250929"  # $3 in, $15 out, $3.75 / $6 cache write 5m / 1h, $0.30 cache read
 OPUS = "claude-opus-4-6"  # $5, $25, $6.25 / $10, $0.50
@@ -493,7 +493,7 @@ async def test_mcp_answers_are_recorded_with_the_client_name(sample_repo):
     from mcp import Client
     from mcp.types import Implementation
 
-    from cockpit.mcp_server import create_server
+    from cockpit.faces.mcp import create_server
 
     server = create_server(str(sample_repo))
     async with Client(server, client_info=Implementation(name="claude-code", version="2.0.31")) as client:

@@ -12,13 +12,14 @@ from conftest import write_tree
 from textual.geometry import Region
 from textual.widgets import Markdown, TabbedContent
 
-from cache.store import Store, default_cache_path
-from cockpit.jobs import Jobs
-from cockpit.pyramid import build
-from cockpit.tui.app import CockpitApp
-from cockpit.tui.detail import DetailPane
-from cockpit.tui.panels import JobLogScreen
-from cockpit.tui.pyramid_pane import PyramidTree
+from cache.store import Store
+from cockpit.core.pyramid import build
+from cockpit.faces.tui.app import CockpitApp
+from cockpit.faces.tui.detail import DetailPane
+from cockpit.faces.tui.panels import JobLogScreen
+from cockpit.faces.tui.pyramid_pane import PyramidTree
+from cockpit.jobs.runner import Jobs
+from cockpit.paths import default_cache_path
 
 
 @pytest.fixture
@@ -379,9 +380,9 @@ async def test_a_transfusion_form_plans_from_a_donor_without_an_llm(built_repo, 
 
 
 async def test_with_a_key_the_app_summarizes_with_claude_and_its_spend_shows(sample_repo, llm, monkeypatch):
-    import cockpit.tui.app
+    import cockpit.faces.tui.app
 
-    monkeypatch.setattr(cockpit.tui.app, "LLM_SETTLE_SECONDS", 0.3)
+    monkeypatch.setattr(cockpit.faces.tui.app, "LLM_SETTLE_SECONDS", 0.3)
     app = make_app(sample_repo, build=True, watch=True, llm=True)
     async with app.run_test(size=(160, 48)) as pilot:
         today = app.query_one("#burn-today")
@@ -422,7 +423,7 @@ def test_main_screen_snapshot(built_repo, snap_compare, theme, size):
 
 
 def test_remembered_theme_file_is_plain_json(built_repo, tmp_path):
-    from cockpit.tui.app import remember, remembered
+    from cockpit.faces.tui.app import remember, remembered
 
     remember(theme="light")
     assert remembered() == {"theme": "light"}

@@ -6,7 +6,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cockpit.cli import main
+from cockpit.faces.cli import main
 
 
 def run(*args):

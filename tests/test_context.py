@@ -3,9 +3,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cache.store import Store
-from cockpit import tokens
-from cockpit.context import ContextError, build_context, rank_files, resolve_node, search, task_terms
-from cockpit.pyramid import build
+from cockpit.core.context import ContextError, build_context, rank_files, resolve_node, search, task_terms
+from cockpit.core.pyramid import build
+from summarizers import tokens
 from tests.conftest import write_tree
 
 

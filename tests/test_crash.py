@@ -13,13 +13,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import crashkit
 import pytest
 
-import crashkit
 from cache.store import Store
-from cockpit import pyramid, service
-from cockpit.config import Config
-from cockpit.pyramid import update_paths
+from cockpit import service
+from cockpit.core import pyramid
+from cockpit.core.config import Config
+from cockpit.core.pyramid import update_paths
+from cockpit.spend.ledger import Ledger
 from summarizers import llm
 
 SEED = 20261201
@@ -79,7 +81,7 @@ def test_killed_builds_and_watch_refreshes_converge(tree, tmp_path):
 def test_killed_llm_runs_converge_and_the_ledger_counts_each_call_once(tmp_path, twin):
     import anthropic  # noqa: F401 - loaded before the forks, so that every run takes the same time
 
-    from cockpit import tokens
+    from summarizers import tokens
 
     tokens.encoding()
     tree = crashkit.make_tree(tmp_path / "orchard", modules=20, seed=2)
@@ -90,7 +92,7 @@ def test_killed_llm_runs_converge_and_the_ledger_counts_each_call_once(tmp_path,
 
     def run():
         store = Store(cache, str(tree))
-        llm.summarize(str(tree), store, concurrency=3, api_key="test-key", base_url=twin.url)
+        llm.summarize(str(tree), store, Ledger(store), concurrency=3, api_key="test-key", base_url=twin.url)
         store.close()
 
     shutil.copy(built, cache)
@@ -123,7 +125,7 @@ def test_killed_llm_runs_converge_and_the_ledger_counts_each_call_once(tmp_path,
 
 
 def test_check_repairs_a_cache_damaged_by_hand(tree, tmp_path):
-    from cockpit import integrity
+    from cockpit.core import integrity
 
     cache = tmp_path / "cache.sqlite"
     want = _fresh(tree, cache)
@@ -163,7 +165,7 @@ def small_disk(tmp_path):
 def test_a_full_disk_stops_the_build_in_one_line_and_the_next_run_completes(tree, tmp_path, small_disk):
     from click.testing import CliRunner
 
-    from cockpit.cli import main
+    from cockpit.faces.cli import main
 
     want = _fresh(tree, tmp_path / "fresh.sqlite")
     cache = small_disk / "cache.sqlite"
@@ -181,7 +183,7 @@ def test_a_full_disk_stops_the_build_in_one_line_and_the_next_run_completes(tree
 def test_a_second_builder_follows_the_first_instead_of_building_again(tree, tmp_path):
     import threading
 
-    from cockpit.jobs import Jobs
+    from cockpit.jobs.runner import Jobs
 
     cache = tmp_path / "cache.sqlite"
     stats = {}
@@ -210,7 +212,7 @@ def test_a_second_builder_follows_the_first_instead_of_building_again(tree, tmp_
 def test_an_interrupted_build_resumes_as_its_job(tree, tmp_path):
     from click.testing import CliRunner
 
-    from cockpit.cli import main
+    from cockpit.faces.cli import main
 
     cache = tmp_path / "cache.sqlite"
     want = _fresh(tree, tmp_path / "fresh.sqlite")

@@ -9,10 +9,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from cache.store import Store, default_cache_path
-from cockpit.cli import main
-from cockpit.jobs import ROUTINE_KEPT, JobCancelled, JobError, Jobs
-from cockpit.watch import Watcher
+from cache.store import Store
+from cockpit.faces.cli import main
+from cockpit.jobs.runner import ROUTINE_KEPT, JobCancelled, JobError, Jobs
+from cockpit.jobs.watch import Watcher
+from cockpit.paths import default_cache_path
 
 
 def store_for(repo) -> Store:

@@ -6,10 +6,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cockpit import semport, transfuse
-from cockpit.cli import main
-from cockpit.jobs import Jobs, runner
-from cockpit.pyramid import build
+from cockpit.core.pyramid import build
+from cockpit.faces.cli import main
+from cockpit.jobs import semport, transfuse
+from cockpit.jobs.runner import Jobs, runner
 from tests.test_semport import ORDER, PACKAGE, port_requests, store_of
 from tests.test_transfuse import DONOR, RECIPIENT, make_repo
 

@@ -11,14 +11,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import SAMPLE_REPO, write_tree
 
-import cockpit.twin
+import cockpit.twin.server
 from cache.store import Store
-from cockpit import tokens
-from cockpit.cli import main
-from cockpit.ledger import Pricing, burn, parse_since, spend
-from cockpit.pyramid import SUMMARIZER, build
-from cockpit.twin import Fault
-from summarizers import llm, prompts
+from cockpit.core.pyramid import SUMMARIZER, build
+from cockpit.faces.cli import main
+from cockpit.spend.ledger import Ledger, Pricing, burn, parse_since, spend
+from cockpit.twin.server import Fault
+from summarizers import llm, prompts, tokens
 
 MODEL = llm.DEFAULT_MODEL
 ALL_NODES = 15  # sample_repo: 5 files, 7 symbols, 2 directories, the repo
@@ -35,7 +34,7 @@ def store(sample_repo):
 
 async def summarize(root, store, twin, **kw):
     async with anthropic.AsyncAnthropic(base_url=twin.url, api_key="test-key", max_retries=2) as client:
-        return await llm.llm_summarize(str(root), store, client, MODEL, **kw)
+        return await llm.llm_summarize(str(root), store, client, MODEL, ledger=Ledger(store), **kw)
 
 
 def requested_ids(entries):
@@ -45,7 +44,7 @@ def requested_ids(entries):
         text = entry["body"]["messages"][0]["content"]
         path = re.match(r"File (\S+)\n", text)
         found.append([prompts.full_id(node_id, path and path.group(1))
-                      for node_id, _ in cockpit.twin.NODE_BLOCK.findall(text)])
+                      for node_id, _ in cockpit.twin.server.NODE_BLOCK.findall(text)])
     return found
 
 
@@ -146,13 +145,13 @@ async def test_three_overloads_leave_one_file_extractive_and_the_rest_completes(
 
 
 async def test_a_malformed_answer_is_asked_once_more(sample_repo, store, twin, monkeypatch):
-    real, calls = cockpit.twin.answer_text, []
+    real, calls = cockpit.twin.server.answer_text, []
 
     def first_garbled(params):
         calls.append(1)
         return "Sure! Here are your summaries:" if len(calls) == 1 else real(params)
 
-    monkeypatch.setattr(cockpit.twin, "answer_text", first_garbled)
+    monkeypatch.setattr(cockpit.twin.server, "answer_text", first_garbled)
     stats = await summarize(sample_repo, store, twin, concurrency=1)
     assert stats.asked == ALL_NODES and not stats.fallback and stats.calls == ALL_CALLS + 1
     first = requested_ids(twin.log[:1])[0]
@@ -163,7 +162,7 @@ async def test_a_malformed_answer_is_asked_once_more(sample_repo, store, twin, m
 
 
 async def test_an_answer_still_wrong_after_one_retry_falls_back(sample_repo, store, twin, monkeypatch):
-    real = cockpit.twin.answer_text
+    real = cockpit.twin.server.answer_text
 
     def too_long_for_cache_py(params):
         answer = json.loads(real(params))
@@ -171,7 +170,7 @@ async def test_an_answer_still_wrong_after_one_retry_falls_back(sample_repo, sto
             answer["nodes"]["::DiskCache.get"]["2"] = "three words here"
         return json.dumps(answer)
 
-    monkeypatch.setattr(cockpit.twin, "answer_text", too_long_for_cache_py)
+    monkeypatch.setattr(cockpit.twin.server, "answer_text", too_long_for_cache_py)
     stats = await summarize(sample_repo, store, twin)
     assert stats.fallback == ["weather/cache.py::DiskCache.get"] and stats.asked == ALL_NODES - 1
     asked = requested_ids(twin.log)
@@ -204,7 +203,7 @@ async def test_the_spend_cap_stops_before_a_call_would_pass_it(sample_repo, stor
     assert not asked & done and rest.asked == ALL_NODES - len(done)
     with pytest.raises(ValueError, match="no price"):
         async with anthropic.AsyncAnthropic(base_url=twin.url, api_key="k") as client:
-            await llm.llm_summarize(str(sample_repo), store, client, "claude-unknown", max_cost=1.0)
+            await llm.llm_summarize(str(sample_repo), store, client, "claude-unknown", ledger=Ledger(store), max_cost=1.0)
 
 
 PLANTED = {  # secret -> the line that plants it
@@ -416,10 +415,10 @@ def test_the_daily_budget_in_config_caps_a_run(sample_repo, twin):
 
 def test_the_watcher_asks_the_llm_once_after_changes_settle(sample_repo, store, twin):
     """Ten saves of one file in a row: extractive refreshes at once, one LLM refresh after they settle."""
-    from cockpit.watch import Watcher
+    from cockpit.jobs.watch import Watcher
 
     def refresh():
-        return llm.summarize(str(sample_repo), store, model=MODEL, api_key="k", base_url=twin.url)
+        return llm.summarize(str(sample_repo), store, Ledger(store), model=MODEL, api_key="k", base_url=twin.url)
 
     assert refresh().calls == ALL_CALLS  # the whole pyramid once
     watcher = Watcher(str(sample_repo), store, llm_refresh=refresh, settle_seconds=30)

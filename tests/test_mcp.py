@@ -17,11 +17,12 @@ from click.testing import CliRunner
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from cache.store import Store, default_cache_path
-from cockpit import tokens
-from cockpit.cli import main
-from cockpit.mcp_server import MAX_LINES, create_server, parse_address
-from cockpit.pyramid import build
+from cache.store import Store
+from cockpit.core.pyramid import build
+from cockpit.faces.cli import main
+from cockpit.faces.mcp import MAX_LINES, create_server, parse_address
+from cockpit.paths import default_cache_path
+from summarizers import tokens
 
 PROJECT = Path(__file__).resolve().parent.parent
 TOOLS = {"overview", "context", "zoom", "search", "read"}

@@ -1,7 +1,7 @@
 from cache.store import Store
-from cockpit import tokens
-from cockpit.pyramid import LEVELS, build, source_tokens, update_paths
-from cockpit.render import view_text
+from cockpit.core.pyramid import LEVELS, build, source_tokens, update_paths
+from cockpit.core.render import view_text
+from summarizers import tokens
 
 
 def open_store(repo, tmp_path):

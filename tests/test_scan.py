@@ -1,7 +1,7 @@
 import os
 
-from cockpit import scan as scan_module
-from cockpit.scan import scan
+from cockpit.core import scan as scan_module
+from cockpit.core.scan import scan
 from tests.conftest import write_tree
 
 
@@ -128,7 +128,7 @@ def test_virtualenvs_and_node_modules_are_left_out_without_an_ignore_file(tmp_pa
 
 
 def test_excluded_applies_the_walks_rules_to_one_path(tmp_path):
-    from cockpit.scan import excluded
+    from cockpit.core.scan import excluded
 
     write_tree(tmp_path, {".gitignore": "*.log\nbuild/\n", "src/.gitignore": "gen_*.py\n", "src/a.py": "",
                           "src/gen_x.py": "", "build/b.py": "", "env/pyvenv.cfg": "", "env/lib/c.py": ""})

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cache.store import Store, default_cache_path
-from cockpit.cli import main
-from cockpit.factory import param_names, syntax_errors
-from cockpit.jobs import Jobs
-from cockpit.semport import dependency_order, match_symbols, target_path
-from cockpit.twin import Fault
+from cache.store import Store
+from cockpit.faces.cli import main
+from cockpit.jobs.factory import param_names, syntax_errors
+from cockpit.jobs.runner import Jobs
+from cockpit.jobs.semport import dependency_order, match_symbols, target_path
+from cockpit.paths import default_cache_path
+from cockpit.twin.server import Fault
 from tests.conftest import write_tree
 
 PACKAGE = {

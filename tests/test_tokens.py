@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from cockpit import tokens
+from summarizers import tokens
 
 
 def test_counts_are_tiktokens_exact_counts():
@@ -20,7 +20,7 @@ def test_special_token_text_is_counted_not_rejected():
 
 def test_vocabulary_is_installed_offline_into_an_empty_cache(tmp_path):
     # A fresh process with an empty cache dir and no network proxy reachable.
-    code = "from cockpit import tokens; print(tokens.count('hello world'))"
+    code = "from summarizers import tokens; print(tokens.count('hello world'))"
     env = {"TIKTOKEN_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9",
            "HTTP_PROXY": "http://127.0.0.1:9"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -10,12 +10,13 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cache.store import Store, default_cache_path
-from cockpit.cli import main
-from cockpit.factory import syntax_errors
-from cockpit.jobs import Jobs, runner
-from cockpit.transfuse import check_patch, recount, touched
-from cockpit.twin import Fault
+from cache.store import Store
+from cockpit.faces.cli import main
+from cockpit.jobs.factory import syntax_errors
+from cockpit.jobs.runner import Jobs, runner
+from cockpit.jobs.transfuse import check_patch, recount, touched
+from cockpit.paths import default_cache_path
+from cockpit.twin.server import Fault
 from tests.conftest import write_tree
 from tests.test_semport import kill_after_step
 
@@ -311,8 +312,8 @@ def test_a_patch_may_not_leave_the_repository(recipient):
 
 
 def test_a_described_gene_is_the_symbol_whose_name_and_summary_match_its_words(tmp_path):
-    from cockpit.pyramid import build
-    from cockpit.transfuse import locate
+    from cockpit.core.pyramid import build
+    from cockpit.jobs.transfuse import locate
 
     donor = write_tree(tmp_path / "donor", {"files.py": '''
         """Helpers around files."""
@@ -332,7 +333,7 @@ def test_a_described_gene_is_the_symbol_whose_name_and_summary_match_its_words(t
 
 
 def test_a_symbols_gene_carries_only_the_imports_it_uses():
-    from cockpit.transfuse import used_imports
+    from cockpit.jobs.transfuse import used_imports
 
     imports = ["from __future__ import annotations", "import os", "import typing as t",
                "import collections.abc as cabc", "from gettext import gettext as _",

@@ -16,8 +16,8 @@ import anthropic
 import httpx2
 import pytest
 
-from cockpit import tokens
-from cockpit.twin import BUDGETS, MESSAGE_OVERHEAD, Fault, Twin, running_twin
+from cockpit.twin.server import BUDGETS, MESSAGE_OVERHEAD, Fault, Twin, running_twin
+from summarizers import tokens
 
 PROJECT = Path(__file__).resolve().parent.parent
 MODEL = "claude-twin-test"
@@ -395,7 +395,7 @@ def test_stop_closes_kept_alive_connections():
 
 
 def test_serve_runs_in_the_foreground_until_interrupted():
-    process = subprocess.Popen([sys.executable, "-c", "from cockpit.twin import serve; serve('127.0.0.1', 0)"],
+    process = subprocess.Popen([sys.executable, "-c", "from cockpit.twin.server import serve; serve('127.0.0.1', 0)"],
                                cwd=PROJECT, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": str(PROJECT)})
     try:

@@ -5,8 +5,8 @@ import threading
 import time
 
 from cache.store import Store
-from cockpit.pyramid import build
-from cockpit.watch import Watcher
+from cockpit.core.pyramid import build
+from cockpit.jobs.watch import Watcher
 from tests.conftest import write_tree
 from tests.test_pyramid import snapshot
 
@@ -124,11 +124,10 @@ def test_real_watcher_follows_saves_renames_and_checkouts(tmp_path):
 
 
 def test_watch_command_logs_one_line_per_refresh(tmp_path):
+    import queue
     import signal
     import subprocess
     import sys
-
-    import queue
 
     root = write_tree(tmp_path / "repo", {"a.py": module("a", 0)})
     proc = subprocess.Popen([sys.executable, "-m", "cockpit", "watch", str(root)], stdout=subprocess.PIPE,

@@ -30,7 +30,7 @@ Every response carries a `request-id` header; errors have the API's shape
 (`x-api-key: K` or `Authorization: Bearer K`, else 401 `authentication_error`), and so is an
 `anthropic-version` header (else 400 `invalid_request_error`).
 
-Billing (deterministic, with the project's tokenizer `cockpit.tokens`)
+Billing (deterministic, with the project's tokenizer `summarizers.tokens`)
     Input = tokens of every tool definition (as JSON), system block and message content block
     (text blocks by their text, other blocks as JSON) + MESSAGE_OVERHEAD per message. A block
     carrying `cache_control` ends a cacheable prefix (model + everything up to that block): the
@@ -101,7 +101,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from cockpit import tokens
+from summarizers import tokens
 
 BUDGETS = (2, 4, 8, 16, 32, 64)
 MESSAGE_OVERHEAD = 3  # tokens per message for role and turn markers

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from cockpit.scan import DEFAULT_MAX_FILE_BYTES
+from cockpit.core.scan import DEFAULT_MAX_FILE_BYTES
 
 
 class ConfigError(Exception):

@@ -18,8 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from cache.store import Store
-from cockpit.config import Config
-from cockpit.jobs import Job
+from cockpit.core.config import Config
+from cockpit.jobs.runner import Job
 from summarizers.llm import DEFAULT_MODEL
 
 
@@ -92,9 +92,9 @@ class JobForm(ModalScreen[int | None]):
         self.say(Text("Planning, then starting…", style="italic"))
         self.make_plan(self.values(), start=True)
 
-    @work(thread=True, exclusive=True, group="form")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="form")
     def make_plan(self, values: dict[str, str], start: bool) -> None:
-        from cockpit.factory import NEED_LLM, llm_configured
+        from cockpit.jobs.factory import NEED_LLM, llm_configured
 
         store = Store(self.cache_path, self.root)
         try:
@@ -135,13 +135,13 @@ class SemportForm(JobForm):
         return os.path.join(self.root, values["src"]), os.path.abspath(os.path.expanduser(values["out"]))
 
     def plan(self, store: Store, values: dict[str, str]) -> str:
-        from cockpit import semport
+        from cockpit.jobs import semport
 
         src, out = self._paths(values)
         return semport.plan(store, self.root, src, values["to"], out, self.model).describe()
 
     def create(self, store: Store, values: dict[str, str]) -> Job:
-        from cockpit import semport
+        from cockpit.jobs import semport
 
         src, out = self._paths(values)
         the_plan = semport.plan(store, self.root, src, values["to"], out, self.model)
@@ -168,8 +168,8 @@ class TransfuseForm(JobForm):
         return donor
 
     def plan(self, store: Store, values: dict[str, str]) -> str:
-        from cockpit import transfuse
-        from cockpit.factory import open_store, refresh_pyramid
+        from cockpit.jobs import transfuse
+        from cockpit.jobs.factory import open_store, refresh_pyramid
 
         donor = self._donor(values)
         donor_store = open_store(donor)
@@ -180,6 +180,6 @@ class TransfuseForm(JobForm):
             donor_store.close()
 
     def create(self, store: Store, values: dict[str, str]) -> Job:
-        from cockpit import transfuse
+        from cockpit.jobs import transfuse
 
         return transfuse.create_job(store, self._donor(values), values["gene"], self.root, model=self.model)

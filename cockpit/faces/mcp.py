@@ -24,16 +24,16 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from cache.store import CacheError, Store, default_cache_path
-from cockpit import tokens
-from cockpit.agents import record_served
-from cockpit.config import Config
-from cockpit.context import ContextError, build_context, render_zoom, resolve_node
-from cockpit.context import search as search_nodes
-from cockpit.pyramid import LEVELS, source_tokens
-from cockpit.render import to_markdown
-from cockpit.scan import SECRET_NAMES, looks_secret
-from cockpit.service import refresh as refresh_pyramid
+from cache.store import CacheError, Store
+from cockpit import service
+from cockpit.core.config import Config
+from cockpit.core.context import ContextError, build_context, render_zoom, resolve_node
+from cockpit.core.context import search as search_nodes
+from cockpit.core.pyramid import LEVELS, source_tokens
+from cockpit.core.render import to_markdown
+from cockpit.core.scan import SECRET_NAMES, looks_secret
+from cockpit.spend.agents import record_served
+from summarizers import tokens
 
 MAX_LINES = 2000  # lines one read (or one source zoom) returns: a whole big file would swamp the caller
 MIN_BUDGET = 50
@@ -282,12 +282,12 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
 
     root = os.path.realpath(root)
     config = Config.load(root)
-    cache_path = Path(cache or config.cache or default_cache_path(root))
+    cache_path = service.cache_path(root, config, cache)
     if refresh:
         store = Store(cache_path, root)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # stdout is the protocol channel in stdio mode
-                refresh_pyramid(root, store, config)
+                service.refresh(root, store, config)
         finally:
             store.close()
     repo = Repo(root, cache_path)
@@ -350,7 +350,7 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
 
 
 def _served(ctx: Context | None, repo: Repo, tool: str, text: str) -> str:
-    """Note the answer in the per-user `served` table (see cockpit.agents; it never fails the answer)."""
+    """Note the answer in the per-user `served` table (see cockpit.spend.agents; it never fails the answer)."""
     record_served(_client_name(ctx), repo.root, tool, text)
     return text
 

@@ -15,8 +15,8 @@ from textual.widgets import Static, TextArea
 from tree_sitter import Query
 
 from cache.store import Store
-from cockpit.pyramid import LEVELS, source_tokens
-from cockpit.render import view_text
+from cockpit.core.pyramid import LEVELS, source_tokens
+from cockpit.core.render import view_text
 from summarizers.languages import grammar
 
 PARTS_SHOWN = 40  # outline lines under a summary

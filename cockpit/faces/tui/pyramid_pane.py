@@ -14,7 +14,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from cache.store import Store
-from cockpit.scan import ALWAYS_SKIPPED_DIRS
+from cockpit.core.scan import ALWAYS_SKIPPED_DIRS
 
 # Directories and files need no mark (the tree's arrows and the trailing "/" tell them apart).
 ICONS = {"class": "C", "function": "ƒ", "method": "m", "variable": "v", "constant": "k", "section": "#",

@@ -19,9 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cache.store import Store
-from cockpit import tokens
-from cockpit.pyramid import LEVELS, merkle_hash, parent_dir, source_lines
-from cockpit.scan import content_hash
+from cockpit.core.pyramid import LEVELS, merkle_hash, parent_dir, source_lines
+from cockpit.core.scan import content_hash
+from summarizers import tokens
 
 PROBLEMS = {
     "orphan": "nodes whose parent is missing",

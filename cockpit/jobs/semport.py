@@ -12,7 +12,7 @@ times, then the file is marked failed and the job goes on.
 
 The job writes DIR/semport.json after every file: each file's source, target, status, symbol
 mapping, errors and spend (tokens and USD from the ledger). An existing file is overwritten only
-with `force`. Runs as a job (`cockpit.jobs`): a killed port resumes from its last file, and
+with `force`. Runs as a job (`cockpit.jobs.runner`): a killed port resumes from its last file, and
 answers already paid for are never asked again.
 """
 
@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cache.store import Store
-from cockpit import tokens
-from cockpit.factory import (
+from cockpit.core.pyramid import parent_dir
+from cockpit.jobs.factory import (
     CODE_LANGS,
     Caller,
     Estimate,
@@ -49,9 +49,9 @@ from cockpit.factory import (
     symbol_tags,
     syntax_errors,
 )
-from cockpit.jobs import Job, Jobs
-from cockpit.ledger import Pricing
-from cockpit.pyramid import parent_dir
+from cockpit.jobs.runner import Job, Jobs
+from cockpit.spend.ledger import Pricing
+from summarizers import tokens
 from summarizers.llm import _cap
 from summarizers.outline import outline
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import platformdirs
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -31,25 +30,33 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 import themes
 from cache.store import Store
-from cockpit import integrity
-from cockpit.config import Config
-from cockpit.jobs import JobError, Jobs, runner
-from cockpit.ledger import minute_series, parse_since, rate, totals
-from cockpit.pyramid import LEVELS
-from cockpit.tui.detail import DetailPane
-from cockpit.tui.job_forms import SemportForm, TransfuseForm
-from cockpit.tui.panels import AgentsView, BurnPanel, BurnSnapshot, BurnStrip, ContextPreview, JobLogScreen, JobsPanel
-from cockpit.tui.pyramid_pane import PyramidTree
-from cockpit.watch import Watcher
+from cockpit import paths
+from cockpit.core import integrity
+from cockpit.core.config import Config
+from cockpit.core.pyramid import LEVELS
+from cockpit.faces.tui.detail import DetailPane
+from cockpit.faces.tui.job_forms import SemportForm, TransfuseForm
+from cockpit.faces.tui.panels import (
+    AgentsView,
+    BurnPanel,
+    BurnSnapshot,
+    BurnStrip,
+    ContextPreview,
+    JobLogScreen,
+    JobsPanel,
+)
+from cockpit.faces.tui.pyramid_pane import PyramidTree
+from cockpit.jobs.runner import JobError, Jobs, runner
+from cockpit.jobs.watch import Watcher
+from cockpit.spend.ledger import minute_series, parse_since, rate, totals
 
 POLL_SECONDS = 1.0  # jobs and spend; a spend recorded by another process shows within this (target: 2 s)
 DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
 DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
-STATE_FILE = "app.json"  # per user: the remembered theme
 BUILD_NICENESS = 10  # the priority the app's child processes give up, so the screen stays quick
 NARROW, MEDIUM = 110, 150  # terminal widths below which the layout drops what it can
 LLM_SETTLE_SECONDS = 30.0  # with a key: quiet time after edits before Claude re-summarizes them
@@ -68,13 +75,13 @@ def while_on_screen(method):
 
 def remembered() -> dict:
     try:
-        return json.loads((Path(platformdirs.user_config_dir("cockpit")) / STATE_FILE).read_text())
+        return json.loads(paths.app_state_file().read_text())
     except (OSError, ValueError):
         return {}
 
 
 def remember(**values) -> None:
-    path = Path(platformdirs.user_config_dir("cockpit")) / STATE_FILE
+    path = paths.app_state_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**remembered(), **values}))
@@ -208,7 +215,7 @@ class CockpitApp(App):
         self.show_detail(node_id)
 
     def action_find(self) -> None:
-        from cockpit.tui.find import FindScreen
+        from cockpit.faces.tui.find import FindScreen
 
         def go(node_id: str | None) -> None:
             if node_id is not None:
@@ -278,6 +285,14 @@ class CockpitApp(App):
         yield SystemCommand("Rebuild the pyramid", "Run an incremental build now (b)", self.action_rebuild)
         yield SystemCommand("Show keys", "Every key binding (?)", self.action_toggle_keys)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a background failure reaches the user: no worker closes the app, each failure
+        is a notification (and the worker's own group says which part failed)."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:200] if error else "unknown error"
+            self.notify(f"{event.worker.group or event.worker.name} failed: {reason}", severity="error", timeout=10)
+
     # --- build and watch ------------------------------------------------------------------
 
     def action_rebuild(self) -> None:
@@ -286,7 +301,7 @@ class CockpitApp(App):
             return
         self.build()
 
-    @work(thread=True, exclusive=True, group="build")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="build")
     def build(self, resume_job: int | None = None) -> None:
         """Build in a child process: it owns its cores and its GIL, so the app never stutters.
         First the cache's cheap invariants are checked: what an interrupted run broke, the build repairs."""
@@ -326,7 +341,7 @@ class CockpitApp(App):
         if self.build_process.returncode not in (0, None) and err.strip():
             self.from_worker(self.notify, err.strip().splitlines()[-1], severity="error", timeout=8)
 
-    @work(thread=True, exclusive=True, group="watch")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="watch")
     def watch(self) -> None:
         store = Store(self.cache_path, self.root)
         app = self
@@ -398,7 +413,7 @@ class CockpitApp(App):
 
     # --- jobs and burn --------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="poll")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def poll(self) -> None:
         """Jobs and spend, read every second on this thread's own connection."""
         store = Store(self.cache_path, self.root)
@@ -419,7 +434,7 @@ class CockpitApp(App):
             if agents is not None:
                 agents.close()
 
-    @work(thread=True, group="agents")
+    @work(thread=True, exit_on_error=False, group="agents")
     def first_agents_read(self) -> None:
         """The first read of the agents' logs can be hundreds of megabytes of JSON: it runs in a child
         process, off this process's interpreter lock. What they append later is read by the poll, in ms."""
@@ -496,7 +511,7 @@ class CockpitApp(App):
 
         self.push_screen(form(self.root, self.cache_path, self.config), started)
 
-    @work(thread=True, group="jobs")
+    @work(thread=True, exit_on_error=False, group="jobs")
     def run_job(self, job_id: int, resume: bool = False) -> None:
         """Run a created job, or resume a stopped one from its last finished step, on this thread."""
         store = Store(self.cache_path, self.root)
@@ -519,9 +534,9 @@ class CockpitApp(App):
     def context_requested(self, event: ContextPreview.Requested) -> None:
         self.run_context(event.task, event.budget)
 
-    @work(thread=True, exclusive=True, group="context")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="context")
     def run_context(self, task: str, budget: int) -> None:
-        from cockpit.context import ContextError, build_context
+        from cockpit.core.context import ContextError, build_context
 
         store = Store(self.cache_path, self.root)
         started = time.perf_counter()
@@ -550,8 +565,8 @@ def burn_snapshot(store: Store, config: Config, now: float | None = None) -> Bur
 
 
 def open_agents():
-    """The coding agents' usage index (cockpit.agents), or None when it cannot be opened."""
-    from cockpit.agents import AgentBurn, AgentsError
+    """The coding agents' usage index (cockpit.spend.agents), or None when it cannot be opened."""
+    from cockpit.spend.agents import AgentBurn, AgentsError
 
     try:
         return AgentBurn()
@@ -561,7 +576,7 @@ def open_agents():
 
 def agents_view(agents) -> AgentsView | None:
     """Read what the agents appended since the last look, and what they burn now."""
-    from cockpit.agents import RATE_WINDOW, AgentsError
+    from cockpit.spend.agents import RATE_WINDOW, AgentsError
 
     if agents is None:
         return None

@@ -18,14 +18,15 @@ from pathlib import Path
 import click
 from click_default_group import DefaultGroup
 
-from cache.store import CacheError, Store, default_cache_path
-from cockpit.config import Config, ConfigError
-from cockpit.context import ContextError, build_context, render_zoom, resolve_node
-from cockpit.jobs import Job, JobError, Jobs, runner
-from cockpit import integrity, service
-from cockpit.pyramid import LEVELS, source_tokens
-from cockpit.render import load_tree, to_json, to_markdown
-from cockpit.watch import Refresh, Watcher, watch_in_background
+from cache.store import CacheError, Store
+from cockpit import service
+from cockpit.core import integrity
+from cockpit.core.config import Config, ConfigError
+from cockpit.core.context import ContextError, build_context, render_zoom, resolve_node
+from cockpit.core.pyramid import LEVELS, source_tokens
+from cockpit.core.render import load_tree, to_json, to_markdown
+from cockpit.jobs.runner import Job, JobError, Jobs, runner
+from cockpit.jobs.watch import Refresh, Watcher, watch_in_background
 from summarizers.llm import DEFAULT_CONCURRENCY, DEFAULT_MODEL
 
 
@@ -45,9 +46,8 @@ def main() -> None:
 
 
 def open_store(root: str, config: Config, cache: str | None, rebuild: bool) -> Store:
-    path = Path(cache or config.cache or default_cache_path(root))
     try:
-        return Store(path, root, rebuild=rebuild)
+        return Store(service.cache_path(root, config, cache), root, rebuild=rebuild)
     except CacheError as exc:
         raise Failure(str(exc)) from None
 
@@ -183,7 +183,7 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, check
 @click.option("--no-watch", is_flag=True, help="Do not follow changes to the repository.")
 def tui(root, cache, theme, llm, no_watch):
     """Open the full-screen cockpit on ROOT (default: .): pyramid, detail, context preview, jobs, burn."""
-    from cockpit.tui.app import CockpitApp
+    from cockpit.faces.tui.app import CockpitApp
 
     if not sys.stdout.isatty():
         raise click.UsageError("the cockpit needs a terminal; for a pipe, use `cockpit summarize`")
@@ -191,7 +191,7 @@ def tui(root, cache, theme, llm, no_watch):
         config = Config.load(root)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    path = Path(cache or config.cache or default_cache_path(root))
+    path = service.cache_path(root, config, cache)
     open_store(root, config, str(path), False).close()  # a damaged cache fails here, in one line
     llm = bool(os.environ.get("ANTHROPIC_API_KEY")) if llm is None else llm
     CockpitApp(root, path, theme=theme, llm=llm, watch=not no_watch).run()
@@ -240,7 +240,7 @@ def zoom(target, view, root, cache, quiet):
 
 def _record_served(root: str, tool: str, text: str) -> None:
     """Note the answer in the per-user table `cockpit burn` reads (never fails the command)."""
-    from cockpit.agents import record_served
+    from cockpit.spend.agents import record_served
 
     record_served("cli", root, tool, text)
 
@@ -256,7 +256,7 @@ def _record_served(root: str, tool: str, text: str) -> None:
 @click.option("--no-watch", is_flag=True, help="Do not follow changes to the repository while serving.")
 def mcp_command(root, cache, address, token, no_refresh, no_watch):
     """Serve the pyramid to coding agents over MCP (stdio unless --http)."""
-    from cockpit import mcp_server  # the MCP SDK loads only for this command
+    from cockpit.faces import mcp as mcp_server  # the MCP SDK loads only for this command
 
     host = port = None
     if address:
@@ -277,7 +277,7 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
         raise Failure(f"cache: {exc}; run `cockpit summarize --rebuild`") from None
     if not no_watch:
         config = Config.load(root)
-        watch_in_background(root, Path(cache or config.cache or default_cache_path(root)),
+        watch_in_background(root, service.cache_path(root, config, cache),
                             lambda line: click.echo(f"cockpit: {line}", err=True),
                             max_file_bytes=config.max_file_bytes, exclude=tuple(config.exclude))
     if address:
@@ -292,7 +292,7 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
 @click.option("--latency-ms", type=click.IntRange(0), default=0, help="Delay every answer, as a distant API would.")
 def twin(host, port, latency_ms):
     """Run the Anthropic Messages API twin (for tests and key-less LLM runs). Ctrl-C stops."""
-    from cockpit.twin import serve
+    from cockpit.twin.server import serve
 
     serve(host, port, latency_ms)
 
@@ -319,7 +319,7 @@ def llm_job_options(budget: int):
 
 
 def _need_llm(command: str) -> None:
-    from cockpit.factory import NEED_LLM, llm_configured
+    from cockpit.jobs.factory import NEED_LLM, llm_configured
 
     if not llm_configured():
         raise Failure(f"{command} {NEED_LLM}")
@@ -327,7 +327,7 @@ def _need_llm(command: str) -> None:
 
 def _job_cap(store: Store, config: Config, max_cost: float | None, model: str) -> float | None:
     """A job's spend cap (--max-cost or config, and the daily budget); keeping to one needs the model's price."""
-    from cockpit.ledger import Pricing
+    from cockpit.spend.ledger import Pricing
 
     cap = _spend_cap(store, config, max_cost)
     if cap is not None and Pricing.load().price(model) is None:
@@ -364,8 +364,8 @@ def _run_job(job: Job, work) -> dict:
 def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model, retries, max_cost, budget, quiet,
             cache):
     """Port SRC (a file, package or directory) into another language: idiomatic, file by file, imports first."""
-    from cockpit import semport as port
-    from cockpit.factory import plural, repo_root
+    from cockpit.jobs import semport as port
+    from cockpit.jobs.factory import plural, repo_root
 
     root = repo_root(src)
     with session(root, cache) as (config, store):
@@ -417,7 +417,7 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
 @llm_job_options(budget=4000)
 def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retries, max_cost, budget, quiet):
     """Transplant a pattern (a gene) from the donor into the recipient, in the recipient's style, as a patch."""
-    from cockpit import transfuse as tf
+    from cockpit.jobs import transfuse as tf
 
     with session(recipient) as (config, store):
         try:
@@ -488,8 +488,8 @@ def _spend_cap(store: Store, config: Config, max_cost: float | None) -> float | 
     """What this run may spend: --max-cost (or config), and what is left of the daily budget."""
     caps = [c for c in (max_cost if max_cost is not None else config.max_cost,) if c is not None]
     if config.daily_budget is not None:
-        from cockpit.ledger import parse_since
-        from cockpit.ledger import spend as spent
+        from cockpit.spend.ledger import parse_since
+        from cockpit.spend.ledger import spend as spent
 
         today = spent(store, parse_since("today"))["total"]["cost_usd"]
         caps.append(max(0.0, config.daily_budget - today))
@@ -499,10 +499,11 @@ def _spend_cap(store: Store, config: Config, max_cost: float | None) -> float | 
 def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch, job=None):
     import anthropic  # the SDK loads only when an LLM is asked for
 
+    from cockpit.spend.ledger import Ledger
     from summarizers import llm
 
     try:
-        return llm.summarize(root, store, model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath,
+        return llm.summarize(root, store, Ledger(store), model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath,
                              batch=batch, job=job)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -521,8 +522,8 @@ def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch, jo
 @cache_option
 def spend(since, by, fmt, root, cache):
     """What LLM calls for this repository used and cost, from the ledger."""
-    from cockpit.ledger import parse_since
-    from cockpit.ledger import spend as spend_totals
+    from cockpit.spend.ledger import parse_since
+    from cockpit.spend.ledger import spend as spend_totals
 
     try:
         start = parse_since(since)
@@ -558,8 +559,8 @@ def spend(since, by, fmt, root, cache):
 def burn(live, since, by, fmt, budget, claude_dirs):
     """What coding agents (Claude Code) spend, from their session logs: tokens and cost per session, model,
     project or day, the rate now, the 5-hour block, the daily budget, and the context Cockpit served."""
-    from cockpit.agents import AgentBurn, AgentsError, daily_budget
-    from cockpit.ledger import parse_since
+    from cockpit.spend.agents import AgentBurn, AgentsError, daily_budget
+    from cockpit.spend.ledger import parse_since
 
     try:
         parse_since(since)

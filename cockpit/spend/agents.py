@@ -5,7 +5,7 @@ Claude Code writes each session as JSON lines under `<config dir>/projects/<proj
 assistant records carry the API's `usage`; the same response is often logged once per content block,
 with the same message id and request id, and is counted once. This module keeps an incremental index
 of those records in a per-user SQLite file (`$COCKPIT_DATA_DIR/agents.sqlite`, else the platform's user
-data dir), prices them with the same table as our own calls (`cockpit/pricing.json`; a model without a
+data dir), prices them with the same table as our own calls (`cockpit/spend/pricing.json`; a model without a
 price keeps its tokens and a NULL cost, never a guess), and answers spend questions over it. The same
 file holds a `served` table: one row per answer Cockpit gave (`context`, `zoom`, ...), with the tokens
 served, so that a project's served context can be shown beside what its agents took in.
@@ -51,9 +51,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
 
-import platformdirs
-
-from cockpit.ledger import Pricing, parse_since, usage_fields
+from cockpit import paths
+from cockpit.spend.ledger import Pricing, parse_since
+from summarizers.usage import usage_fields
 
 DEFAULT_DAILY_BUDGET = 1000.0  # USD a day per engineer
 RATE_WINDOW = 600.0  # seconds the "rate now" looks back
@@ -94,17 +94,12 @@ class AgentsError(Exception):
 # --- where things are -------------------------------------------------------------------
 
 
-def data_dir() -> Path:
-    configured = os.environ.get("COCKPIT_DATA_DIR")
-    return Path(configured) if configured else Path(platformdirs.user_data_dir("cockpit"))
-
-
 def default_db_path() -> Path:
-    return data_dir() / "agents.sqlite"
+    return paths.data_dir() / "agents.sqlite"
 
 
 def user_config_path() -> Path:
-    return Path(platformdirs.user_config_dir("cockpit")) / "cockpit.toml"
+    return paths.user_config_file()
 
 
 def user_settings() -> dict:
@@ -782,12 +777,12 @@ _warned = False
 
 def record_served(client: str, root: str, tool: str, text: str | None = None, tokens: int | None = None,
                   db_path: str | os.PathLike | None = None, now: float | None = None) -> None:
-    """Note one answer Cockpit gave (its tokens counted with cockpit.tokens unless given). Never raises:
+    """Note one answer Cockpit gave (its tokens counted with summarizers.tokens unless given). Never raises:
     a failure is at most one warning line on stderr per process."""
     global _warned
     try:
         if tokens is None:
-            from cockpit import tokens as counter
+            from summarizers import tokens as counter
 
             tokens = counter.count(text or "")
         conn = connect(db_path or default_db_path())

@@ -49,7 +49,7 @@ class FindScreen(ModalScreen[str | None]):
         self.query_one(Input).focus()
         self.load()
 
-    @work(thread=True, exclusive=True, group="find-load")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="find-load")
     def load(self) -> None:
         store = Store(self.cache_path, self.root)
         try:
@@ -65,7 +65,7 @@ class FindScreen(ModalScreen[str | None]):
     def changed(self, event: Input.Changed) -> None:
         self.search(event.value)
 
-    @work(thread=True, exclusive=True, group="find")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="find")
     def search(self, text: str) -> None:
         query = text.strip()
         if self.entries is None:

@@ -12,7 +12,7 @@ other's own style, in another (the recipient).
    under the recipient's `.cockpit/jobs/<id>/` (or to --out); with `apply`, it is committed on a
    new branch `cockpit/transfuse-<id>`, never over uncommitted work.
 
-Runs as a job (`cockpit.jobs`) in the recipient's cache: a killed transfusion resumes from its
+Runs as a job (`cockpit.jobs.runner`) in the recipient's cache: a killed transfusion resumes from its
 last finished step, and the card or patch already paid for is not asked again.
 """
 
@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cache.store import Store
-from cockpit import tokens
-from cockpit.context import ContextError, build_context, rank_files, resolve_node, task_terms
-from cockpit.factory import (
+from cockpit.core.context import ContextError, build_context, rank_files, resolve_node, task_terms
+from cockpit.core.pyramid import parent_dir
+from cockpit.core.render import read_source
+from cockpit.jobs.factory import (
     CODE_LANGS,
     Caller,
     Estimate,
@@ -48,10 +49,9 @@ from cockpit.factory import (
     symbol_tags,
     syntax_errors,
 )
-from cockpit.jobs import Job, Jobs
-from cockpit.ledger import Pricing
-from cockpit.pyramid import parent_dir
-from cockpit.render import read_source
+from cockpit.jobs.runner import Job, Jobs
+from cockpit.spend.ledger import Pricing
+from summarizers import tokens
 from summarizers.extractive import identifier_words
 from summarizers.languages import LANGUAGES, detect
 from summarizers.llm import _cap

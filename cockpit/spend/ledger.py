@@ -4,7 +4,7 @@ Every call writes its row before it goes out (outcome "started") and completes i
 after, with the API's own `usage` (the truth about tokens), latency and outcome.
 A call that dies with the process stays "started": it may have been billed.
 
-Prices come from `cockpit/pricing.json` (USD per million tokens), overridden per
+Prices come from `cockpit/spend/pricing.json` (USD per million tokens), overridden per
 model by the user's `~/.config/cockpit/pricing.json` or a file named by
 `COCKPIT_PRICING`. A model without a price is recorded with cost NULL, never guessed.
 """
@@ -20,10 +20,10 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-import platformdirs
-
 from cache.store import Store
-from cockpit.jobs import process_alive
+from cockpit import paths
+from cockpit.core.process import process_alive
+from summarizers.usage import usage_fields
 
 OUTCOMES = ("started", "ok", "retried", "failed", "cancelled")
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
@@ -53,8 +53,8 @@ class Pricing:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Pricing:
         """The shipped prices, then the user's file, then `path` (or $COCKPIT_PRICING), later ones winning."""
-        models = json.loads(resources.files("cockpit").joinpath("pricing.json").read_text())["models"]
-        user = Path(platformdirs.user_config_dir("cockpit")) / "pricing.json"
+        models = json.loads(resources.files("cockpit.spend").joinpath("pricing.json").read_text())["models"]
+        user = paths.user_pricing_file()
         for extra in (user, path or os.environ.get("COCKPIT_PRICING")):
             if extra and Path(extra).is_file():
                 models.update(json.loads(Path(extra).read_text())["models"])
@@ -80,21 +80,6 @@ class Pricing:
         """The most a call can cost: its cacheable prefix written, the rest as input, max_tokens out."""
         return self.cost(model, {"input_tokens": input_tokens, "cache_write_tokens": cached_tokens,
                                  "output_tokens": max_tokens}, batched)
-
-
-def usage_fields(usage) -> dict:
-    """Ledger token fields from the API's `usage` (an SDK object or a dict)."""
-    get = usage.get if isinstance(usage, dict) else lambda name: getattr(usage, name, None)
-    creation = get("cache_creation")
-    if creation is not None and not isinstance(creation, dict):
-        creation = creation.model_dump()
-    return {
-        "input_tokens": get("input_tokens") or 0,
-        "output_tokens": get("output_tokens") or 0,
-        "cache_write_tokens": get("cache_creation_input_tokens") or 0,
-        "cache_write_1h_tokens": (creation or {}).get("ephemeral_1h_input_tokens") or 0,
-        "cache_read_tokens": get("cache_read_input_tokens") or 0,
-    }
 
 
 class Ledger:

@@ -22,10 +22,10 @@ import re
 from dataclasses import dataclass, field
 
 from cache.store import Store
-from cockpit import tokens
-from cockpit.graph import file_graph, pagerank
-from cockpit.pyramid import LEVELS, source_tokens
-from cockpit.render import view_text
+from cockpit.core.graph import file_graph, pagerank
+from cockpit.core.pyramid import LEVELS, source_tokens
+from cockpit.core.render import view_text
+from summarizers import tokens
 from summarizers.extractive import FUNCTION_WORDS, identifier_words
 
 # What a view is worth relative to the 2-word label: detail pays, with diminishing returns.

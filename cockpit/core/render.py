@@ -6,7 +6,7 @@ import json
 import os
 
 from cache.store import Store
-from cockpit.pyramid import LEVELS, source_lines, source_tokens
+from cockpit.core.pyramid import LEVELS, source_lines, source_tokens
 
 DIR_KINDS = ("repo", "dir")
 

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Markdown, ProgressBar, Sparkline, Static
 
-from cockpit.tui.pyramid_pane import short_count
+from cockpit.faces.tui.pyramid_pane import short_count
 
 # --- context preview ------------------------------------------------------------------------
 
@@ -198,7 +198,7 @@ AGENT_ROWS = 12  # sessions listed, costliest first
 
 @dataclass
 class AgentsView:
-    """The coding agents' side of the burn panel (cockpit.agents)."""
+    """The coding agents' side of the burn panel (cockpit.spend.agents)."""
 
     snapshot: object | None = None  # agents.Snapshot: today by session, rate, block, budget, served
     recent: object | None = None  # agents.Report of the last `window` seconds by session: who burns now

@@ -31,14 +31,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cache.store import Store
+from cockpit.core.process import process_alive
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 # kind -> "module:function" taking a Job and returning its outputs; imported only when a job runs.
 RUNNERS = {
-    "summarize": "cockpit.service:run_summarize_job",
-    "semport": "cockpit.semport:run_job",
-    "transfuse": "cockpit.transfuse:run_job",
+    "summarize": "cockpit.jobs.build:run_summarize_job",
+    "semport": "cockpit.jobs.semport:run_job",
+    "transfuse": "cockpit.jobs.transfuse:run_job",
 }
 # Jobs that run often and carry little (a watch refresh per save): only the newest are kept.
 ROUTINE_KINDS = ("refresh",)
@@ -290,19 +291,3 @@ class Job:
 def runner(kind: str) -> Callable[[Job], dict | None]:
     module, _, name = RUNNERS[kind].partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def process_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process its parent has not reaped yet still answers signals: a zombie is dead
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True  # no /proc here: trust the signal

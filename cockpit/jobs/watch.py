@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cache.store import Store
-from cockpit.jobs import Jobs
-from cockpit.pyramid import BuildStats, build, update_paths
-from cockpit.scan import ALWAYS_SKIPPED_DIRS, IGNORE_FILES
+from cockpit.core.pyramid import BuildStats, build, update_paths
+from cockpit.core.scan import ALWAYS_SKIPPED_DIRS, IGNORE_FILES
+from cockpit.jobs.runner import Jobs
 
 FULL_BUILD_OVER = 100  # changed paths in one batch past which a full incremental build is cheaper
 

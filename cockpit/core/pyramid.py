@@ -22,10 +22,9 @@ from pathlib import Path
 import xxhash
 
 from cache.store import EncodedFile, Store, encode_file
-from cockpit import tokens
-from cockpit.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
-from cockpit.scan import content_hash as content_hash_of
-from summarizers import extractive, plaintext
+from cockpit.core.scan import DEFAULT_MAX_FILE_BYTES, FileEntry, ScanResult, read_one, scan
+from cockpit.core.scan import content_hash as content_hash_of
+from summarizers import extractive, plaintext, tokens
 from summarizers import outline as outline_module
 from summarizers.languages import QUERY_DIR
 from summarizers.outline import IDENTIFIER, OUTLINE_VERSION, Outline, outline, supported

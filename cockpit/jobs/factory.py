@@ -5,7 +5,7 @@ A job's LLM answer is one of its steps: a resumed job finds the answers it alrea
 never asks for them again. Every call writes its ledger row before and after (tagged with the
 job), keeps under the job's spend cap, and sends nothing that looks like a secret (`redact`).
 
-Prompts mark their parts with XML-ish tags; the Anthropic twin (`cockpit.twin`) reads the same
+Prompts mark their parts with XML-ish tags; the Anthropic twin (`cockpit.twin.server`) reads the same
 tags to answer deterministically: `<symbol kind="..." name="Owner.name" params="a, b"
 signature="..." doc="..."/>` lists a symbol to port or transplant.
 """
@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cache.store import Store, default_cache_path
-from cockpit import tokens
-from cockpit.config import Config
-from cockpit.ledger import Ledger, Pricing
-from cockpit.pyramid import build
+from cache.store import Store
+from cockpit import service
+from cockpit.core.config import Config
+from cockpit.spend.ledger import Ledger, Pricing
+from summarizers import tokens
 from summarizers.languages import grammar
 from summarizers.llm import INPUT_MARGIN, MESSAGE_OVERHEAD, _cap, redact
 
 if TYPE_CHECKING:
     import anthropic
 
-    from cockpit.jobs import Job
+    from cockpit.jobs.runner import Job
 
 NEED_LLM = ("needs an LLM: set ANTHROPIC_API_KEY, or run `cockpit twin` and set ANTHROPIC_BASE_URL to the "
             "address it prints")
@@ -78,14 +78,12 @@ def repo_root(path: str) -> str:
 
 def open_store(root: str) -> Store:
     """The cache of the repository at `root`, where its config says or in its default place."""
-    config = Config.load(root)
-    return Store(Path(config.cache or default_cache_path(root)), root)
+    return service.open_repo(root)[1]
 
 
 def refresh_pyramid(root: str, store: Store) -> None:
     """Bring the pyramid of `root` up to date as the commands do, with the repository's config."""
-    config = Config.load(root)
-    build(root, store, workers=config.workers, max_file_bytes=config.max_file_bytes, exclude=tuple(config.exclude))
+    service.refresh(root, store, Config.load(root))
 
 
 def git(root: str, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

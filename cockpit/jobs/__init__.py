@@ -1,0 +1,1 @@
+"""Long work every face can see, stop and resume: the job runner, semports and gene transfusions."""

@@ -1,0 +1,48 @@
+"""Where Cockpit keeps things outside a repository's own files: one module, so no feature invents a path.
+
+- a repository's cache: `<repo>/.cockpit/cache.sqlite`, or the user cache dir when the repo is read-only;
+- the user's settings and overrides: `cockpit.toml`, `pricing.json` and the app's remembered state in the
+  user config dir (`~/.config/cockpit`);
+- per-user data (the coding agents' log index): `$COCKPIT_DATA_DIR`, else the user data dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "cockpit"
+CACHE_DIR_NAME = ".cockpit"  # inside a repository
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    configured = os.environ.get("COCKPIT_DATA_DIR")
+    return Path(configured) if configured else Path(platformdirs.user_data_dir(APP))
+
+
+def user_config_file() -> Path:
+    return config_dir() / "cockpit.toml"
+
+
+def user_pricing_file() -> Path:
+    return config_dir() / "pricing.json"
+
+
+def app_state_file() -> Path:
+    return config_dir() / "app.json"
+
+
+def default_cache_path(root: str) -> Path:
+    """`<repo>/.cockpit/cache.sqlite`, or a per-user cache dir when the repo is read-only."""
+    repo_dir = Path(root) / CACHE_DIR_NAME
+    if os.access(root, os.W_OK) or repo_dir.exists():
+        return repo_dir / "cache.sqlite"
+    digest = hashlib.blake2b(str(Path(root).resolve()).encode(), digest_size=8).hexdigest()
+    return Path(platformdirs.user_cache_dir(APP)) / f"{Path(root).name}-{digest}.sqlite"
