@@ -23,15 +23,15 @@ from cockpit.core.pyramid import LEVELS, merkle_hash, parent_dir, source_lines
 from cockpit.core.scan import content_hash
 from summarizers import tokens
 
-PROBLEMS = {
-    "orphan": "nodes whose parent is missing",
-    "missing_file_node": "files without their node",
-    "missing_file_row": "file nodes without their file",
-    "empty_dir": "directories without children",
-    "dir_hash": "directories out of step with their children",
-    "dirty": "directories left to rebuild",
-    "tokens": "token counts that do not match their view",
-    "no_repo": "repository node missing",
+PROBLEMS = {  # kind -> (one, many)
+    "orphan": ("node whose parent is missing", "nodes whose parent is missing"),
+    "missing_file_node": ("file without its node", "files without their node"),
+    "missing_file_row": ("file node without its file", "file nodes without their file"),
+    "empty_dir": ("directory without children", "directories without children"),
+    "dir_hash": ("directory out of step with its children", "directories out of step with their children"),
+    "dirty": ("directory left to rebuild", "directories left to rebuild"),
+    "tokens": ("token count that does not match its view", "token counts that do not match their view"),
+    "no_repo": ("repository node missing", "repository node missing"),
 }
 
 
@@ -51,7 +51,7 @@ class Report:
     def describe(self) -> str:
         if self.ok:
             return f"cache check: {self.nodes:,} nodes, no problems"
-        parts = ", ".join(f"{n:,} {PROBLEMS[kind]}" for kind, n in self.found.most_common())
+        parts = ", ".join(f"{n:,} {PROBLEMS[kind][n != 1]}" for kind, n in self.found.most_common())
         return f"cache check: {self.nodes:,} nodes; {parts}"
 
     def repair(self, store: Store) -> str:
