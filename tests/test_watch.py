@@ -83,6 +83,21 @@ def test_ignored_and_outside_paths_trigger_no_work(tmp_path):
     assert store.node("debug.log") is None
 
 
+def test_editor_temporary_files_are_not_changes(tmp_path):
+    root = write_tree(tmp_path / "repo", {"a.py": module("a", 0)})
+    store = Store(tmp_path / "c.sqlite", str(root))
+    watcher = Watcher(str(root), store)
+    watcher.rescan()
+    temps = [".#a.py", "a.py~", ".a.py.swp", ".a.py.swx", "4913", "sedAb12Cd", "a.py.tmp"]
+    for name in temps:
+        (root / name).write_text("x = 1\n")
+    assert watcher.handle([str(root / name) for name in temps]) is None  # nothing to say, nothing done
+    for name in temps:
+        assert store.node(name) is None
+    (root / "sedimentary.py").write_text("rock = 1\n")  # a real file that merely starts like one
+    assert watcher.handle([str(root / "sedimentary.py")]).paths == ["sedimentary.py"]
+
+
 def wait_for(condition, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -15,6 +15,7 @@ Either way the cache ends equal to what a fresh build of the same tree gives.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +27,10 @@ from cockpit.core.scan import ALWAYS_SKIPPED_DIRS, IGNORE_FILES
 from cockpit.jobs.runner import Jobs
 
 FULL_BUILD_OVER = 100  # changed paths in one batch past which a full incremental build is cheaper
+# Files editors and tools write for a moment beside the one being saved: Emacs locks (`.#x`) and backups
+# (`x~`), Vim swap files and its write test (`4913`), `sed -i`'s temporary file. Their rename onto the
+# real file is the change; they are not.
+EDITOR_TEMP = re.compile(r"(\.#.*|.*~|\..*\.sw[a-px]|4913|sed[A-Za-z0-9]{6}|.*\.tmp)$")
 
 
 @dataclass
@@ -66,6 +71,8 @@ class Watcher:
         rel = os.path.relpath(real, self.root).replace(os.sep, "/")
         if rel == "." or any(part in ALWAYS_SKIPPED_DIRS for part in rel.split("/")):
             return None  # our own cache, git's internals: never work
+        if EDITOR_TEMP.fullmatch(rel.rsplit("/", 1)[-1]):
+            return None
         return rel
 
     def handle(self, changed_paths: Iterable[str]) -> Refresh | None:
