@@ -325,6 +325,18 @@ async def test_without_an_llm_the_form_shows_the_plan_and_what_to_configure(buil
         assert not (tmp_path / "ported").exists()
 
 
+async def test_a_job_form_opens_with_its_first_field_focused(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"semport")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#field-src"))
+        await pilot.press(*"weather")  # typed at once, before any Tab
+        assert app.screen.query_one("#field-src").value == "weather"
+
+
 async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_seconds(built_repo):
     from test_agents import assistant, lines, session_file
 

@@ -65,6 +65,10 @@ class JobForm(ModalScreen[int | None]):
                 yield Button("Close", id="close")
             yield Static(id="form-output")
 
+    def on_mount(self) -> None:
+        # The scrolling form itself can take focus and would by default: typing goes to the first field.
+        self.query_one(f"#field-{self.FIELDS[0].name}").focus()
+
     def default(self, name: str) -> str:
         return ""
 
