@@ -337,6 +337,23 @@ async def test_a_job_form_opens_with_its_first_field_focused(built_repo):
         assert app.screen.query_one("#field-src").value == "weather"
 
 
+async def test_keys_typed_into_the_context_task_stay_there_and_escape_leaves_it(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("2")
+        task = app.query_one("#context-task")
+        task.focus()
+        await pilot.press(*"quit quickly")
+        assert task.value == "quit quickly" and app.is_running
+        keys = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values() if b.binding.show}
+        assert "Leave the input" in keys.get("escape", "")
+        await pilot.press("escape")
+        assert not task.has_focus
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert not app.is_running
+
+
 async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_seconds(built_repo):
     from test_agents import assistant, lines, session_file
 

@@ -26,7 +26,10 @@ from cockpit.faces.tui.pyramid_pane import short_count
 
 
 class ContextPreview(Vertical):
-    """Type a task and a budget; see what `cockpit context` gives an agent, and why."""
+    """Type a task and a budget; see what `cockpit context` gives an agent, and why.
+    Keys typed into the inputs stay there (`q` too); the footer says Escape leaves them."""
+
+    BINDINGS = [Binding("escape", "app.focus_tree", "Leave the input (then q quits)")]
 
     class Requested(Message):
         def __init__(self, task: str, budget: int):
