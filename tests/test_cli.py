@@ -138,3 +138,17 @@ def test_unwritable_output_is_a_one_line_failure(sample_repo, tmp_path):
     done = cockpit("summarize", str(sample_repo), "--out", str(tmp_path / "missing-dir" / "x.md"))
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "No such file or directory" in done.stderr
+
+
+@pytest.mark.parametrize("target", [".", "./", "/", ""])
+def test_zoom_takes_dot_and_slash_as_the_repository(sample_repo, target):
+    result = run("zoom", target, "--repo", str(sample_repo), "-q", "--view", "outline")
+    assert result.exit_code == 0 and "· repo ·" in result.output and "weather/" in result.output
+
+
+def test_node_paths_are_taken_as_written(sample_repo):
+    assert "· dir ·" in run("zoom", "./weather/", "--repo", str(sample_repo), "-q").output
+    whole = run("summarize", str(sample_repo), "--path", ".", "--depth", "1")
+    assert whole.exit_code == 0 and "weather/" in whole.output
+    refused = CliRunner().invoke(main, ["zoom", "/etc/passwd", "--repo", str(sample_repo), "-q"])
+    assert refused.exit_code != 0 and "outside the repository" in refused.output

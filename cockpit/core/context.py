@@ -550,14 +550,26 @@ def _render_node(item: Item, children, depth: int, out: list[str], explain: bool
 # --- one node ---------------------------------------------------------------------------------
 
 
+def repo_relative(path: str) -> str | None:
+    """A node path as the pyramid keys it: `.`, `./` and `/` are the repository (""), `./a/` is `a`;
+    None for what leads outside (`..`, or an absolute path other than `/`)."""
+    path = path.strip().replace("\\", "/")
+    if path in (".", "./", "/", ""):
+        return ""
+    if path.startswith("/") or ".." in path.split("/"):
+        return None
+    while path.startswith("./"):
+        path = path[2:]
+    return path.strip("/")
+
+
 def resolve_node(store: Store, target: str, symbol: str | None = None) -> dict:
     """The node for `path`, `path:Qual.name` or `path::Qual.name`; never anything outside the repo."""
     path, sep, qual = target.partition("::") if "::" in target else target.partition(":")
     qual = symbol or qual
-    path = path.strip()
-    if path.startswith("/") or ".." in path.replace("\\", "/").split("/"):
+    path = repo_relative(path)
+    if path is None:
         raise ContextError(f"{target!r} is outside the repository: give a path relative to its root")
-    path = path.strip("/").removeprefix("./")
     node = store.node(f"{path}::{qual}" if qual else path)
     if node is None and qual:  # a bare method name: find it in the file
         rows = store.db.conn.execute(

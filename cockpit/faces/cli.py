@@ -22,7 +22,7 @@ from cache.store import CacheError, Store
 from cockpit import service
 from cockpit.core import integrity
 from cockpit.core.config import Config, ConfigError
-from cockpit.core.context import ContextError, build_context, render_zoom, resolve_node
+from cockpit.core.context import ContextError, build_context, render_zoom, repo_relative, resolve_node
 from cockpit.core.pyramid import LEVELS, source_tokens
 from cockpit.core.render import load_tree, to_json, to_markdown
 from cockpit.jobs.runner import Job, JobError, Jobs, runner
@@ -133,7 +133,9 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, check_cache, cache, max_file_size, workers,
               exclude, llm, model, max_cost, concurrency, batch, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
-    subpath = subpath.strip("/")
+    subpath = repo_relative(subpath)
+    if subpath is None:
+        raise click.BadParameter("give a directory inside the repository", param_hint="--path")
     if subpath and not os.path.isdir(os.path.join(root, subpath)):
         raise click.BadParameter(f"{subpath!r} is not a directory under {root}", param_hint="--path")
     if llm is None:

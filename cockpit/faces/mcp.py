@@ -153,7 +153,7 @@ class Repo:
 
     def zoom(self, path: str, symbol: str | None, view: str) -> str:
         store = self.store()
-        node = resolve_node(store, "" if path.strip() in (".", "./") else path, symbol or None)
+        node = resolve_node(store, path, symbol or None)
         if view == "source" and node["kind"] not in ("dir", "repo"):
             self.checked_file(node["path"])  # the source comes from disk: the same guard as read
         source_tokens(self.root, store, [node])
@@ -203,7 +203,7 @@ class Repo:
         return f"{head}\n{body}{more}\n"
 
     def resource(self, path: str) -> str:
-        node = resolve_node(self.store(), "" if path.strip() in (".", "./") else path)
+        node = resolve_node(self.store(), path)
         return render_zoom(self.root, node, "outline")
 
 
