@@ -20,7 +20,7 @@ from cockpit import tokens
 from cockpit.twin import BUDGETS, MESSAGE_OVERHEAD, Fault, Twin, running_twin
 
 PROJECT = Path(__file__).resolve().parent.parent
-MODEL = "claude-twin-test"
+MODEL = "claude-haiku-4-5"
 HELLO = [{"role": "user", "content": "Summarise the weather client module for a coding agent, please."}]
 CODE = '''
 class ForecastClient:
@@ -181,7 +181,7 @@ def test_cache_control_writes_a_prefix_then_reads_it(client):
     assert (second.cache_creation_input_tokens, second.cache_read_input_tokens) == (0, prefix)
     assert second.input_tokens == prompt_tokens("Another question entirely.")
     # The cache is per model, and per exact prefix.
-    other = client.messages.create(model="claude-other", max_tokens=20, system=system, messages=HELLO).usage
+    other = client.messages.create(model="claude-sonnet-4-5", max_tokens=20, system=system, messages=HELLO).usage
     assert other.cache_creation_input_tokens == prefix
     changed = [{**system[0], "text": instructions + "!"}]
     assert client.messages.create(model=MODEL, max_tokens=20, system=changed,
