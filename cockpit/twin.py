@@ -779,7 +779,7 @@ def own_thinking(params: dict) -> str:
     if thinking["type"] == "enabled":
         words = min(words, thinking["budget_tokens"] // 2)
     asked = _REMINDER.sub(" ", last_user_text(params, results=True)).split()
-    return " ".join(["The", "request", "asks:"] + asked)[: words * 12].rsplit(" ", 1)[0] if asked else "Nothing to answer."
+    return " ".join(["The", "request", "asks:", *asked][:words]) if asked else "Nothing to answer."
 
 
 def compose(params: dict, turn, reply: str | None) -> tuple[list[dict], str, str | None, int]:
@@ -1354,9 +1354,12 @@ def running_twin(**kw):
         twin.stop()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, latency_ms: int = 0) -> None:
-    """Run a twin in the foreground until Ctrl-C (for `cockpit twin`)."""
-    twin = Twin(latency_ms=latency_ms).start(host, port)
+def serve(host: str = "127.0.0.1", port: int = 8765, latency_ms: int = 0, **kw) -> None:
+    """Run a twin in the foreground until Ctrl-C or SIGTERM (for `cockpit twin`)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C, log complete
+    twin = Twin(latency_ms=latency_ms, **kw).start(host, port)
     print(f"Anthropic twin listening on {twin.url}  (ANTHROPIC_BASE_URL={twin.url})", flush=True)
     try:
         while True:
