@@ -16,6 +16,7 @@ Each request is answered by the first entry whose conditions all hold (an entry 
 holds for every request); when none does, the twin answers as it always does.
     turn      the request's turn in its conversation: 1 + the assistant messages it carries
     contains  text the last user message holds (its text and tool results, system reminders too)
+    mentions  text anywhere in the messages (system messages, e.g. a list of tools that arrived late)
     tool      the name of a tool the request offers (side requests such as titles offer none)
     model     the requested model id
 An entry's answer:
@@ -34,7 +35,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONDITIONS = ("turn", "contains", "tool", "model")
+CONDITIONS = ("turn", "contains", "mentions", "tool", "model")
 ANSWERS = ("text", "thinking", "tool_calls", "stop_reason", "usage")
 STOP_REASONS = ("end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", "refusal")
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -50,6 +51,7 @@ class Turn:
 
     turn: int | None = None
     contains: str | None = None
+    mentions: str | None = None
     tool: str | None = None
     model: str | None = None
     text: str | None = None
@@ -62,6 +64,7 @@ class Turn:
         offered = {t.get("name") for t in params.get("tools") or [] if isinstance(t, dict)}
         return ((self.turn is None or self.turn == turn)
                 and (self.contains is None or self.contains in user_text)
+                and (self.mentions is None or self.mentions in json.dumps(params.get("messages"), ensure_ascii=False))
                 and (self.tool is None or self.tool in offered)
                 and (self.model is None or self.model == params.get("model")))
 
@@ -105,7 +108,7 @@ def _turn(entry, where: str) -> Turn:
     if "turn" in entry and (isinstance(entry["turn"], bool) or not isinstance(entry["turn"], int)
                             or entry["turn"] < 1):
         raise ScenarioError(f"{where}: turn must be a whole number from 1")
-    for key in ("contains", "tool", "model", "text"):
+    for key in ("contains", "mentions", "tool", "model", "text"):
         if key in entry and not isinstance(entry[key], str):
             raise ScenarioError(f"{where}: {key} must be a string")
     if "thinking" in entry and not isinstance(entry["thinking"], (str, bool)):
@@ -122,7 +125,8 @@ def _turn(entry, where: str) -> Turn:
     if not isinstance(usage, dict) or any(k not in USAGE_FIELDS or isinstance(v, bool) or not isinstance(v, int)
                                           or v < 0 for k, v in usage.items()):
         raise ScenarioError(f"{where}: usage takes whole numbers for {', '.join(USAGE_FIELDS)}")
-    return Turn(turn=entry.get("turn"), contains=entry.get("contains"), tool=entry.get("tool"),
+    return Turn(turn=entry.get("turn"), contains=entry.get("contains"), mentions=entry.get("mentions"),
+                tool=entry.get("tool"),
                 model=entry.get("model"), text=entry.get("text"), thinking=entry.get("thinking"),
                 tool_calls=tuple({"name": c["name"], "input": c.get("input", {})} for c in calls),
                 stop_reason=stop, usage=dict(usage))

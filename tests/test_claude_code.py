@@ -1,0 +1,143 @@
+"""The real Claude Code, end to end: against the twin, with Cockpit's MCP server, then `cockpit burn`.
+
+Claude Code is the pinned npm package `.ci/run` installs under `.ci/npm/` (or a `claude` on PATH).
+It runs with its default model and settings in a sample git repository; the twin plays a scenario in
+which the model calls Cockpit's `context` and `zoom` tools, reads their results and answers. Nothing
+leaves 127.0.0.1: the client's non-essential traffic, telemetry and updates are off.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cockpit import tokens
+from cockpit.cli import main
+from cockpit.twin import running_twin, tool_result_text
+from cockpit.twin_script import Scenario
+
+PROJECT = Path(__file__).resolve().parent.parent
+TASK = "Fix the forecast cache lookup in ForecastClient"
+CONTEXT_BUDGET = 400
+# First match wins, so the turns are listed from the last step back. Claude Code connects MCP servers
+# in the background and defers their tools behind ToolSearch: until the server's tools are announced
+# (a system message naming them) the model waits with `sleep 1`, then loads their schemas, then calls.
+SCENARIO = {"turns": [
+    {"contains": "view source", "text": "The lookup is ForecastClient.forecast. {echo}"},
+    {"tool": "mcp__cockpit__zoom", "contains": "weather/client.py",
+     "tool_calls": [{"name": "mcp__cockpit__zoom",
+                     "input": {"path": "weather/client.py", "symbol": "ForecastClient.forecast", "view": "source"}}]},
+    {"tool": "mcp__cockpit__context", "thinking": "Cockpit can say which code matters for this task.",
+     "text": "Asking Cockpit for context.",
+     "tool_calls": [{"name": "mcp__cockpit__context",
+                     "input": {"task": "fix the forecast cache lookup in ForecastClient", "budget": CONTEXT_BUDGET}}]},
+    {"tool": "ToolSearch", "mentions": "mcp__cockpit__context",
+     "tool_calls": [{"name": "ToolSearch", "input": {"query": "select:mcp__cockpit__context,mcp__cockpit__zoom"}}]},
+    {"tool": "Bash", "tool_calls": [{"name": "Bash", "input": {"command": "sleep 1", "description": "Wait"}}]},
+]}
+
+
+def claude_binary() -> str | None:
+    local = PROJECT / ".ci" / "npm" / "node_modules" / ".bin" / "claude"
+    return str(local) if local.exists() else shutil.which("claude")
+
+
+CLAUDE = claude_binary()
+pytestmark = pytest.mark.skipif(
+    CLAUDE is None, reason="Claude Code is not installed: .ci/run installs it when npm is there (or put claude on PATH)")
+
+
+def cockpit_command() -> list[str]:
+    script = Path(sys.executable).with_name("cockpit")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cockpit"]
+
+
+@pytest.fixture
+def git_repo(sample_repo):
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@example.com",
+                                                  "commit", "-qm", "sample"]):
+        subprocess.run(["git", *args], cwd=sample_repo, check=True)
+    return sample_repo
+
+
+def offline_env(tmp_path: Path, twin_url: str) -> dict:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+        "CLAUDE_CONFIG_DIR": os.environ["CLAUDE_CONFIG_DIR"], "COCKPIT_DATA_DIR": os.environ["COCKPIT_DATA_DIR"],
+        "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
+        "ANTHROPIC_BASE_URL": twin_url, "ANTHROPIC_API_KEY": "sk-twin-test",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+    }
+
+
+def tool_results(log: list[dict]) -> dict[str, str]:
+    """tool_use id -> the result's text, as the model received it in a later request."""
+    found = {}
+    for entry in log:
+        for message in (entry["body"] or {}).get("messages", []):
+            if isinstance(message["content"], list):
+                for block in message["content"]:
+                    if block.get("type") == "tool_result":
+                        found[block["tool_use_id"]] = tool_result_text(block)
+    return found
+
+
+def tool_calls(log: list[dict]) -> dict[str, dict]:
+    """tool_use id -> the call, from the twin's answers."""
+    return {b["id"]: b for e in log if isinstance(e["response"], dict)
+            for b in e["response"].get("content", []) if b.get("type") == "tool_use"}
+
+
+def test_claude_code_calls_cockpit_through_the_twin_and_burn_shows_it(git_repo, tmp_path):
+    config = Path(os.environ["CLAUDE_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    # Allowed as a user would allow them, in settings: the run itself takes no special flags.
+    (config / "settings.json").write_text(json.dumps(
+        {"permissions": {"allow": ["mcp__cockpit__context", "mcp__cockpit__zoom", "Bash(sleep:*)"]}}))
+    with running_twin(scenario=Scenario.parse(SCENARIO), log_path=str(tmp_path / "twin.jsonl")) as twin:
+        env = offline_env(tmp_path, twin.url)
+        subprocess.run([CLAUDE, "mcp", "add", "cockpit", "--", *cockpit_command(), "mcp", "--repo", str(git_repo)],
+                       cwd=git_repo, env=env, check=True, capture_output=True, timeout=30)
+        run = subprocess.run([CLAUDE, "-p", TASK], cwd=git_repo, env=env, capture_output=True, text=True, timeout=50)
+        log = twin.requests("/v1/messages")
+
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert "The lookup is ForecastClient.forecast." in run.stdout
+    assert all(e["status"] == 200 for e in log), [(e["status"], e["response"]) for e in log if e["status"] != 200]
+    main_loop = [e for e in log if any(t.get("name") == "ToolSearch" for t in e["body"].get("tools", []))]
+    assert any(m["role"] == "system" for m in main_loop[0]["body"]["messages"])  # default settings, taken as sent
+
+    calls, results = tool_calls(log), tool_results(log)
+    by_name = {c["name"]: results.get(i) for i, c in calls.items()}
+    context, zoom = by_name["mcp__cockpit__context"], by_name["mcp__cockpit__zoom"]
+    assert context is not None and zoom is not None, "a tool result never reached the model"
+    # Plain text, once: not the {"result": ...} wrapping of structured content.
+    assert not context.lstrip().startswith("{") and "weather/client.py" in context
+    assert tokens.count(context) <= CONTEXT_BUDGET
+    assert 'key = f"{city}:{days}"' in zoom and not zoom.lstrip().startswith("{")
+
+    session_ids = {json.loads(e["body"]["metadata"]["user_id"])["session_id"] for e in main_loop}
+    assert len(session_ids) == 1
+    session = session_ids.pop()
+    logs = list((config / "projects").glob(f"*/{session}.jsonl"))
+    assert logs, f"no session log for {session} under {config / 'projects'}"
+
+    burn = CliRunner().invoke(main, ["burn", "--since", "all", "--by", "session", "--format", "json",
+                                     "--claude-dir", str(config)], env={"COCKPIT_DATA_DIR": env["COCKPIT_DATA_DIR"]})
+    assert burn.exit_code == 0, burn.output
+    report = json.loads(burn.output)
+    row = next(r for r in report["rows"] if r["key"] == session)
+    billed = [e["response"]["usage"] for e in main_loop]
+    assert (row["input_tokens"], row["output_tokens"], row["cache_write_tokens"], row["cache_read_tokens"]) == (
+        sum(u["input_tokens"] for u in billed), sum(u["output_tokens"] for u in billed),
+        sum(u["cache_creation_input_tokens"] for u in billed), sum(u["cache_read_input_tokens"] for u in billed))
+    served = {s["tool"]: s for s in report["served"]["by_root"] if s["root"] == os.path.realpath(git_repo)}
+    assert served["context"]["tokens"] == tokens.count(context) and served["zoom"]["tokens"] == tokens.count(zoom)
