@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import Resource, ToolAnnotations
+from mcp.types import INVALID_PARAMS, Resource, ToolAnnotations
 from pydantic import Field
 
 from cache.store import CacheError, Store, default_cache_path
@@ -358,9 +358,11 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
     def task_context(task: Annotated[str, Field(description="What you are about to do, in words.")],
                      budget: Annotated[str, Field(description="Most tokens of context (50 or more).")] = "4000") -> str:
         if not budget.strip().isdigit() or int(budget) < MIN_BUDGET:  # prompt arguments are strings in MCP
-            raise ValueError(f"budget must be a whole number of at least {MIN_BUDGET} tokens")
-        with _tool_errors():
+            raise MCPError(code=INVALID_PARAMS, message=f"budget must be a whole number of at least {MIN_BUDGET} tokens")
+        try:
             text = _served(None, repo, "context", repo.context(task, int(budget), None))
+        except (ContextError, CacheError, sqlite3.Error) as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
         return (f"{text}\n---\nThe context above is the part of the repository that matters for this task "
                 f"(zoom or read any `path:start-end` for more).\n\nTask: {task}\n")
 
