@@ -1,6 +1,6 @@
-"""The real Claude Code, end to end: against the twin, with Cockpit's MCP server, then `cockpit burn`.
+"""Real clients: Claude Code end to end (the twin, Cockpit's MCP server, `cockpit burn`), and the MCP Inspector.
 
-Claude Code is the pinned npm package `.ci/run` installs under `.ci/npm/` (or a `claude` on PATH).
+Both are the pinned npm packages `.ci/run` installs under `.ci/npm/` (or found on PATH).
 It runs with its default model and settings in a sample git repository; the twin plays a scenario in
 which the model calls Cockpit's `context` and `zoom` tools, reads their results and answers. Nothing
 leaves 127.0.0.1: the client's non-essential traffic, telemetry and updates are off.
@@ -9,8 +9,11 @@ leaves 127.0.0.1: the client's non-essential traffic, telemetry and updates are 
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -42,14 +45,17 @@ SCENARIO = {"turns": [
 ]}
 
 
-def claude_binary() -> str | None:
-    local = PROJECT / ".ci" / "npm" / "node_modules" / ".bin" / "claude"
-    return str(local) if local.exists() else shutil.which("claude")
+def npm_binary(name: str) -> str | None:
+    local = PROJECT / ".ci" / "npm" / "node_modules" / ".bin" / name
+    return str(local) if local.exists() else shutil.which(name)
 
 
-CLAUDE = claude_binary()
-pytestmark = pytest.mark.skipif(
+CLAUDE, INSPECTOR = npm_binary("claude"), npm_binary("mcp-inspector")
+needs_claude = pytest.mark.skipif(
     CLAUDE is None, reason="Claude Code is not installed: .ci/run installs it when npm is there (or put claude on PATH)")
+needs_inspector = pytest.mark.skipif(
+    INSPECTOR is None or shutil.which("node") is None,
+    reason="the MCP Inspector is not installed: .ci/run installs it when npm is there (or put mcp-inspector on PATH)")
 
 
 def cockpit_command() -> list[str]:
@@ -96,6 +102,7 @@ def tool_calls(log: list[dict]) -> dict[str, dict]:
             for b in e["response"].get("content", []) if b.get("type") == "tool_use"}
 
 
+@needs_claude
 def test_claude_code_calls_cockpit_through_the_twin_and_burn_shows_it(git_repo, tmp_path):
     config = Path(os.environ["CLAUDE_CONFIG_DIR"])
     config.mkdir(parents=True, exist_ok=True)
@@ -141,3 +148,61 @@ def test_claude_code_calls_cockpit_through_the_twin_and_burn_shows_it(git_repo, 
         sum(u["cache_creation_input_tokens"] for u in billed), sum(u["cache_read_input_tokens"] for u in billed))
     served = {s["tool"]: s for s in report["served"]["by_root"] if s["root"] == os.path.realpath(git_repo)}
     assert served["context"]["tokens"] == tokens.count(context) and served["zoom"]["tokens"] == tokens.count(zoom)
+
+
+INSPECTOR_CALLS = [
+    ["--method", "tools/list"],
+    ["--method", "tools/call", "--tool-name", "overview", "--tool-arg", "budget=300"],
+    ["--method", "tools/call", "--tool-name", "context", "--tool-arg", "task=fix the forecast cache", "budget=300"],
+    ["--method", "tools/call", "--tool-name", "zoom", "--tool-arg", "path=weather/client.py", "view=outline"],
+    ["--method", "tools/call", "--tool-name", "search", "--tool-arg", "query=DiskCache", "limit=5"],
+    ["--method", "tools/call", "--tool-name", "read", "--tool-arg", "path=weather/cache.py", "start=1", "end=4"],
+    ["--method", "resources/list"],
+    ["--method", "resources/templates/list"],
+    ["--method", "resources/read", "--uri", "pyramid://weather"],
+    ["--method", "resources/read", "--uri", "pyramid://weather/client.py::ForecastClient"],
+    ["--method", "prompts/list"],
+    ["--method", "prompts/get", "--prompt-name", "task_context", "--prompt-args", "task=fix the cache", "budget=300"],
+]
+
+
+@needs_inspector
+def test_the_mcp_inspector_lists_and_calls_everything_without_a_warning(sample_repo, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([*cockpit_command(), "mcp", "--repo", str(sample_repo), "--no-watch",
+                               "--http", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "MCP_CATALOG_PATH": str(tmp_path / "mcp.json")}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "cockpit mcp --http did not start"
+                time.sleep(0.1)
+
+        def inspect(call):
+            return subprocess.run([INSPECTOR, "--cli", f"http://127.0.0.1:{port}/mcp", *call], env=env,
+                                  capture_output=True, text=True, timeout=60)
+        with ThreadPoolExecutor(4) as pool:  # one Node start each: side by side, not one after another
+            runs = dict(zip(map(tuple, INSPECTOR_CALLS), pool.map(inspect, INSPECTOR_CALLS)))
+        seen = {}
+        for call, run in runs.items():
+            assert run.returncode == 0 and "warn" not in (run.stdout + run.stderr).lower(), (call, run.stdout, run.stderr)
+            answer = json.loads(run.stdout)
+            assert "error" not in answer and not answer.get("isError"), (call, answer)
+            seen[call] = answer
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    listed = {t["name"]: t for t in seen[tuple(INSPECTOR_CALLS[0])]["tools"]}
+    assert set(listed) == {"overview", "context", "zoom", "search", "read"}
+    assert not any("outputSchema" in t for t in listed.values())
+    called = [answer for call, answer in seen.items() if call[1] == "tools/call"]
+    assert len(called) == len(listed) and all("structuredContent" not in a and a["content"][0]["text"] for a in called)
+    uris = {r["uri"] for r in seen[tuple(INSPECTOR_CALLS[6])]["resources"]}
+    assert uris == {"pyramid://.", "pyramid://README.md", "pyramid://weather", "pyramid://scripts"}
+    assert [p["name"] for p in seen[tuple(INSPECTOR_CALLS[10])]["prompts"]] == ["task_context"]
