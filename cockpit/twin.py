@@ -9,7 +9,7 @@ Use
         client = anthropic.Anthropic(base_url=twin.url, api_key="any-key")
         twin.script(Fault.rate_limit(retry_after_ms=10), Fault.cut_stream(after_deltas=2))
         ...
-        twin.log    # a dict per request: method, path, query, headers (lower-cased, key redacted),
+        twin.log    # a dict per request: method, path, query, headers (lower-cased, key redacted), response,
                     # body (parsed JSON), status, usage billed, request_id, fault taken
         twin.usage  # totals: requests, input/output/cache-creation/cache-read tokens
     serve(host, port) runs one in the foreground until Ctrl-C (for `cockpit twin`).
@@ -71,11 +71,22 @@ Answers are a function of the request
       package="..." import="...">` block with `<symbol .../>` tags. The answer is a ```diff block:
       a unified diff (git style) adding `module`, a module in `lang` declaring the symbols, and
       `test` too when given, a test importing them.
-    * Anything else: "Echo: " + the first ECHO_WORDS words of the last user message.
+    * Anything else: "Echo: " + the first ECHO_WORDS words of the last user message (its tool
+      results included, `<system-reminder>` blocks left out).
+    A scenario (`Twin(scenario=...)`, `cockpit twin --script`, see cockpit.twin_script) answers
+    chosen requests with scripted text, thinking and tool calls (`tool_use`, stop_reason "tool_use").
+    When the request asks for thinking (`enabled` with a budget, or `adaptive`, as long as
+    `output_config.effort` says), the answer starts with a thinking block and its signature.
     Scripted replies come first: `twin.reply(text, contains=...)` queues a literal answer for the
     next request (or batch entry) whose last user message contains `contains` (any, if None).
     Either is cut to `max_tokens` (stop_reason "max_tokens"; a cut JSON answer is invalid JSON,
     as a real one would be) or at the first of `stop_sequences` (stop_reason "stop_sequence").
+
+What the API refuses, the twin refuses: unknown models (404 `not_found_error`, see MODELS),
+`system` messages in `messages` when `Twin(system_messages="beta")` and the request lacks their beta,
+`tool_use` without its `tool_result` (and the reverse), thinking blocks with a forged signature,
+budgets and effort out of range, cache TTLs other than 5m and 1h. `context_management` edits are
+checked; `clear_thinking` leaves old thinking out of the bill, `clear_tool_uses` is not modelled.
 
 Faults, scripted per test with `twin.script(Fault.rate_limit(), ...)`, are taken by the next
 matching requests in order (a request takes the first queued fault that matches it): 429 with
@@ -773,7 +784,10 @@ def wants_thinking(params: dict) -> bool:
 
 
 def own_thinking(params: dict) -> str:
-    """The twin's thinking: what it was asked, in as many words as the effort (or budget) allows."""
+    """The twin's thinking: what it was asked, in as many words as the effort (or budget) allows.
+
+    A guess at adaptive thinking: the real model may skip thinking on easy turns; the twin always thinks.
+    """
     thinking = params["thinking"]
     words = EFFORT_WORDS.get((params.get("output_config") or {}).get("effort") or "high", 64)
     if thinking["type"] == "enabled":
