@@ -1,6 +1,8 @@
 """The MCP server: every tool through a real client, refusals as tool errors, freshness, stdio and HTTP."""
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -117,8 +119,8 @@ async def test_bad_arguments_are_tool_errors_not_crashes(repo):
         await refused(client, "zoom", path="weather/linked.py", view="source")
         assert "secret" in await refused(client, "read", path=".env")
         await refused(client, "zoom", path=".env")
-        assert "at least 50" in await refused(client, "overview", budget=10)
-        assert "at least 50" in await refused(client, "context", task="anything", budget=10)
+        assert "greater than or equal to 50" in await refused(client, "overview", budget=10)
+        assert "greater than or equal to 50" in await refused(client, "context", task="anything", budget=10)
         assert "not in the pyramid" in await refused(client, "zoom", path="weather/client.py", symbol="NoSuchThing")
         await refused(client, "zoom", path="weather/client.py", view="everything")
         await refused(client, "context", task="x", focus=["../../etc"])
@@ -239,3 +241,73 @@ def test_http_address_parsing_and_cli_errors(tmp_path):
             parse_address(bad)
     result = CliRunner().invoke(main, ["mcp", "--repo", str(tmp_path), "--http", "nowhere"])
     assert result.exit_code == 2 and "HOST:PORT" in result.output
+
+
+# --- as clients see it
+
+
+async def test_tools_answer_in_plain_text_once_with_limits_in_their_schemas(repo):
+    async with Client(create_server(str(repo))) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert all(t.output_schema is None for t in tools.values())  # else clients forward {"result": ...}
+        result = await client.call_tool("context", {"task": "fix the forecast cache", "budget": 300})
+        assert result.structured_content is None and [b.type for b in result.content] == ["text"]
+        assert tokens.count(result.content[0].text) <= 300
+        schema = {name: t.input_schema["properties"] for name, t in tools.items()}
+        assert schema["overview"]["budget"]["minimum"] == schema["context"]["budget"]["minimum"] == 50
+        assert (schema["search"]["limit"]["minimum"], schema["search"]["limit"]["maximum"]) == (1, 200)
+        assert schema["read"]["start"]["minimum"] == 1
+
+
+async def test_resources_list_the_top_nodes_and_each_reads(repo):
+    async with Client(create_server(str(repo))) as client:
+        listed = {str(r.uri): r for r in (await client.list_resources()).resources}
+        assert set(listed) == {"pyramid://.", "pyramid://README.md", "pyramid://weather", "pyramid://scripts"}
+        assert "Forecast fetching" in listed["pyramid://weather"].description
+        for uri in listed:
+            assert "view outline" in (await client.read_resource(uri)).contents[0].text
+        with pytest.raises(MCPError) as err:
+            await client.read_resource("pyramid://weather/nothing.py")
+        assert err.value.error.code == -32602  # this client speaks a protocol after SEP-2164
+
+
+async def test_the_task_context_prompt(repo):
+    async with Client(create_server(str(repo))) as client:
+        prompts = (await client.list_prompts()).prompts
+        assert [(p.name, [a.name for a in p.arguments]) for p in prompts] == [("task_context", ["task", "budget"])]
+        got = await client.get_prompt("task_context", {"task": "fix the forecast cache lookup", "budget": "300"})
+        text = got.messages[0].content.text
+        assert got.messages[0].role == "user" and "weather/client.py" in text
+        assert text.rstrip().endswith("Task: fix the forecast cache lookup")
+        with pytest.raises(MCPError, match="at least 50"):
+            await client.get_prompt("task_context", {"task": "x", "budget": "10"})
+
+
+def _rpc(proc, message: dict) -> dict:
+    proc.stdin.write((json.dumps(message) + "\n").encode())
+    proc.stdin.flush()
+    while True:  # skip notifications
+        answer = json.loads(proc.stdout.readline())
+        if "id" in answer:
+            return answer
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stdio_server_ends_within_a_second_of_a_signal(repo, signum):
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", "mcp", "--repo", str(repo), "--no-watch"],
+                            cwd=str(PROJECT), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        hello = _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+        assert hello["result"]["protocolVersion"] == "2025-06-18"
+        proc.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        missing = _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "resources/read",
+                              "params": {"uri": "pyramid://weather/nothing.py"}})
+        assert missing["error"]["code"] == -32002  # the resource-not-found of the protocol this client speaks
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        proc.wait(timeout=1)
+        assert time.monotonic() - sent < 1 and proc.returncode == 128 + signum
+    finally:
+        proc.kill()
+        proc.wait()

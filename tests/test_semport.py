@@ -381,7 +381,7 @@ def test_scripted_replies_wait_for_the_request_they_name(twin):
     twin.reply("for alpha", contains="alpha").reply("for anyone")
     with anthropic.Anthropic(base_url=twin.url, api_key="test-key") as client:
         def ask(text):
-            message = client.messages.create(model="m", max_tokens=50, messages=[{"role": "user", "content": text}])
+            message = client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": text}])
             return message.content[0].text
 
         assert ask("beta") == "for anyone"  # the first reply waits for a request that says "alpha"

@@ -15,12 +15,15 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
+from click.testing import CliRunner
 
+from cockpit.faces.cli import main as cli_main
+from cockpit.twin.script import Scenario, ScenarioError
 from cockpit.twin.server import BUDGETS, MESSAGE_OVERHEAD, Fault, Twin, running_twin
 from summarizers import tokens
 
 PROJECT = Path(__file__).resolve().parent.parent
-MODEL = "claude-twin-test"
+MODEL = "claude-haiku-4-5"
 HELLO = [{"role": "user", "content": "Summarise the weather client module for a coding agent, please."}]
 CODE = '''
 class ForecastClient:
@@ -181,7 +184,7 @@ def test_cache_control_writes_a_prefix_then_reads_it(client):
     assert (second.cache_creation_input_tokens, second.cache_read_input_tokens) == (0, prefix)
     assert second.input_tokens == prompt_tokens("Another question entirely.")
     # The cache is per model, and per exact prefix.
-    other = client.messages.create(model="claude-other", max_tokens=20, system=system, messages=HELLO).usage
+    other = client.messages.create(model="claude-sonnet-4-5", max_tokens=20, system=system, messages=HELLO).usage
     assert other.cache_creation_input_tokens == prefix
     changed = [{**system[0], "text": instructions + "!"}]
     assert client.messages.create(model=MODEL, max_tokens=20, system=changed,
@@ -407,3 +410,176 @@ def test_serve_runs_in_the_foreground_until_interrupted():
     finally:
         process.kill()
         process.stdout.close()
+
+
+# -- what Claude Code sends, answered as the API answers
+
+
+def test_mid_conversation_system_messages_as_generally_available_or_under_their_beta(client):
+    turns = HELLO + [{"role": "system", "content": "Agent types: general-purpose."}]
+    usage = client.messages.create(model=MODEL, max_tokens=20, messages=turns).usage
+    assert usage.input_tokens == prompt_tokens(HELLO[0]["content"]) + prompt_tokens("Agent types: general-purpose.")
+    with pytest.raises(anthropic.BadRequestError, match="messages.0.role"):
+        client.messages.create(model=MODEL, max_tokens=20, messages=turns[::-1])
+    with running_twin(system_messages="beta") as strict, \
+            anthropic.Anthropic(base_url=strict.url, api_key="k", max_retries=0) as old_api:
+        with pytest.raises(anthropic.BadRequestError, match="messages.1.role: Input should be 'user' or 'assistant'"):
+            old_api.messages.create(model=MODEL, max_tokens=20, messages=turns)
+        beta = {"anthropic-beta": "claude-code-20250219,mid-conversation-system-2026-04-07"}
+        assert old_api.messages.create(model=MODEL, max_tokens=20, messages=turns, extra_headers=beta).content
+
+
+def test_unknown_models_are_not_found(client):
+    with pytest.raises(anthropic.NotFoundError) as err:
+        client.messages.create(model="claude-nonexistent-9", max_tokens=20, messages=HELLO)
+    assert err.value.body["error"] == {"type": "not_found_error", "message": "model: claude-nonexistent-9"}
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.count_tokens(model="claude-nonexistent-9", messages=HELLO)
+    assert client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=20, messages=HELLO).content
+    with running_twin(models=("claude-local-1",)) as more, anthropic.Anthropic(base_url=more.url, api_key="k") as c:
+        assert c.messages.create(model="claude-local-1", max_tokens=20, messages=HELLO).content
+
+
+def test_thinking_streams_with_a_signature_that_is_checked_when_sent_back(client):
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    with client.messages.stream(model=MODEL, max_tokens=4096, thinking=thinking, messages=HELLO) as stream:
+        kinds = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        final = stream.get_final_message()
+    thought, answer = final.content
+    assert thought.type == "thinking" and "Summarise the weather client" in thought.thinking and thought.signature
+    assert kinds[0] == "thinking_delta" and "signature_delta" in kinds and kinds[-1] == "text_delta"
+    assert answer.text == "Echo: " + HELLO[0]["content"]
+    assert final.usage.output_tokens == tokens.count(thought.thinking) + tokens.count(answer.text)
+    plain = client.messages.create(model=MODEL, max_tokens=4096, thinking=thinking, messages=HELLO)
+    assert plain.content[0].signature == thought.signature
+
+    def follow_up(block):
+        return HELLO + [{"role": "assistant", "content": [block, {"type": "text", "text": answer.text}]},
+                        {"role": "user", "content": "And the cache?"}]
+    sent_back = {"type": "thinking", "thinking": thought.thinking, "signature": thought.signature}
+    assert client.messages.create(model=MODEL, max_tokens=4096, thinking=thinking, messages=follow_up(sent_back))
+    forged = {**sent_back, "signature": thought.signature[:-8] + "AAAAAAA="}
+    with pytest.raises(anthropic.BadRequestError, match="Invalid `signature` in `thinking` block"):
+        client.messages.create(model=MODEL, max_tokens=4096, thinking=thinking, messages=follow_up(forged))
+    with pytest.raises(anthropic.BadRequestError, match="greater than or equal to 1024"):
+        client.messages.create(model=MODEL, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 10},
+                               messages=HELLO)
+    with pytest.raises(anthropic.BadRequestError, match="must be greater than `thinking.budget_tokens`"):
+        client.messages.create(model=MODEL, max_tokens=2048, thinking=thinking, messages=HELLO)
+
+
+def test_adaptive_thinking_follows_the_effort_and_can_be_omitted(client):
+    long_ask = [{"role": "user", "content": " ".join(f"word{i}" for i in range(200))}]
+
+    def think(effort, **extra):
+        return client.messages.create(model=MODEL, max_tokens=4096, messages=long_ask,
+                                      thinking={"type": "adaptive", **extra}, extra_body={"output_config": {"effort": effort}})
+    low, high = think("low"), think("high")
+    assert len(low.content[0].thinking.split()) == 12 < len(high.content[0].thinking.split()) == 64
+    omitted = think("high", display="omitted")
+    assert omitted.content[0].thinking == "" and omitted.content[0].signature
+    assert omitted.usage.output_tokens == high.usage.output_tokens  # thought, billed, not shown
+    with pytest.raises(anthropic.BadRequestError, match="output_config.effort"):
+        think("extreme")
+    assert client.messages.create(model=MODEL, max_tokens=50, messages=HELLO,
+                                  thinking={"type": "disabled"}).content[0].type == "text"
+
+
+WEATHER_TOOL = {"name": "get_weather", "description": "Weather for a city.",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+def test_scripted_tool_calls_and_the_tool_results_that_answer_them():
+    scenario = Scenario.parse({"turns": [
+        {"turn": 1, "tool": "get_weather", "text": "Checking.",
+         "tool_calls": [{"name": "get_weather", "input": {"city": "Oslo"}}], "usage": {"output_tokens": 77}},
+        {"turn": 2, "contains": "snow", "text": "Answer: {echo}"},
+    ]})
+    with running_twin(scenario=scenario) as twin, anthropic.Anthropic(base_url=twin.url, api_key="k") as client:
+        ask = [{"role": "user", "content": "Weather in Oslo?"}]
+        first = client.messages.create(model=MODEL, max_tokens=200, tools=[WEATHER_TOOL], messages=ask)
+        assert first.stop_reason == "tool_use" and first.usage.output_tokens == 77
+        text, call = first.content
+        assert text.text == "Checking." and (call.name, call.input) == ("get_weather", {"city": "Oslo"})
+        with client.messages.stream(model=MODEL, max_tokens=200, tools=[WEATHER_TOOL], messages=ask) as stream:
+            streamed = stream.get_final_message()
+        assert streamed.content[1].input == {"city": "Oslo"} and streamed.content[1].id == call.id
+        assert client.messages.create(model=MODEL, max_tokens=200, messages=ask).content[0].text == "Echo: Weather in Oslo?"
+
+        turns = ask + [{"role": "assistant", "content": [b.model_dump() for b in first.content]}]
+        answered = turns + [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "snow, -4 C"}]}]}]
+        final = client.messages.create(model=MODEL, max_tokens=200, tools=[WEATHER_TOOL], messages=answered)
+        assert final.content[0].text == "Answer: Echo: snow, -4 C" and final.stop_reason == "end_turn"
+
+        with pytest.raises(anthropic.BadRequestError, match="without `tool_result` blocks"):
+            client.messages.create(model=MODEL, max_tokens=200, messages=turns + [{"role": "user", "content": "hm"}])
+        stray = turns + [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "?"}]}]
+        with pytest.raises(anthropic.BadRequestError, match="unexpected `tool_use_id`"):
+            client.messages.create(model=MODEL, max_tokens=200, messages=stray)
+
+
+def test_cache_entries_live_five_minutes_or_an_hour_from_their_last_use(client):
+    now = [1000.0]
+    with running_twin(clock=lambda: now[0]) as twin, anthropic.Anthropic(base_url=twin.url, api_key="k") as c:
+        def usage(ttl):
+            system = [{"type": "text", "text": f"Instructions kept {ttl}. " * 40,
+                       "cache_control": {"type": "ephemeral", "ttl": ttl}}]
+            return c.messages.create(model=MODEL, max_tokens=20, system=system, messages=HELLO).usage
+        assert usage("5m").cache_creation_input_tokens and usage("1h").cache_creation.ephemeral_1h_input_tokens
+        now[0] += 299
+        assert usage("5m").cache_read_input_tokens  # ... and the read starts five minutes again
+        now[0] += 299
+        assert usage("5m").cache_read_input_tokens
+        now[0] += 301
+        assert usage("5m").cache_creation_input_tokens and usage("1h").cache_read_input_tokens
+        now[0] += 3601
+        assert usage("1h").cache_creation_input_tokens
+        with pytest.raises(anthropic.BadRequestError, match="ttl"):
+            usage("2h")
+
+
+def test_the_echo_leaves_out_system_reminders(client):
+    content = [{"type": "text", "text": "<system-reminder>\n# Environment\nworking directory: /x\n</system-reminder>"},
+               {"type": "text", "text": "say hello"}]
+    answer = client.messages.create(model=MODEL, max_tokens=50, messages=[{"role": "user", "content": content}])
+    assert answer.content[0].text == "Echo: say hello"
+
+
+def test_clearing_thinking_leaves_it_out_of_the_bill(client):
+    thought = client.messages.create(model=MODEL, max_tokens=4096, messages=HELLO,
+                                     thinking={"type": "enabled", "budget_tokens": 1024}).content[0]
+    turns = HELLO + [{"role": "assistant", "content": [thought.model_dump(), {"type": "text", "text": "Done."}]},
+                     {"role": "user", "content": "Thanks."}]
+
+    def billed(keep):
+        edits = {"edits": [{"type": "clear_thinking_20251015", "keep": keep}]}
+        return client.messages.count_tokens(model=MODEL, messages=turns, extra_body={"context_management": edits}).input_tokens
+    assert billed("all") - billed({"type": "thinking_turns", "value": 0}) == tokens.count(thought.thinking)
+
+
+def test_scenario_files_with_mistakes_are_refused_in_one_line(tmp_path):
+    for bad, why in (({"turns": [{"turn": 0}]}, "turn must be"), ({"turns": [{"txt": "x"}]}, "unknown key 'txt'"),
+                     ({"turns": [{"tool_calls": [{"input": {}}]}]}, "tool_calls"), ([], "list of \"turns\"")):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        result = CliRunner().invoke(cli_main, ["twin", "--script", str(path)])
+        assert result.exit_code == 2 and why in result.output and "turns" in result.output
+    with pytest.raises(ScenarioError, match="No such file"):
+        Scenario.load(tmp_path / "missing.json")
+
+
+def test_the_log_file_keeps_every_request_and_answer_without_keys(tmp_path):
+    path = tmp_path / "twin.jsonl"
+    with running_twin(log_path=str(path)) as twin, anthropic.Anthropic(base_url=twin.url, api_key="secret-key") as c:
+        c.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+        with c.messages.stream(model=MODEL, max_tokens=20, messages=HELLO) as stream:
+            stream.get_final_message()
+        with pytest.raises(anthropic.NotFoundError):
+            c.messages.create(model="claude-nonexistent-9", max_tokens=20, messages=HELLO)
+    text = path.read_text()
+    assert "secret-key" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [e["status"] for e in lines] == [200, 200, 404]
+    assert lines[1]["response"]["content"][0]["text"].startswith("Echo:") and lines[1]["body"]["stream"] is True
+    assert lines[2]["response"]["error"]["type"] == "not_found_error" and lines[0]["headers"]["authorization"]

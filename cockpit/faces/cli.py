@@ -269,6 +269,8 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
         if not token and host not in ("127.0.0.1", "localhost", "::1"):
             click.echo(f"cockpit: warning: serving {host} without --token: anyone who can reach it can read the repo",
                        err=True)
+    if not address:
+        mcp_server.exit_on_signals()  # from the start: the startup refresh may take a while
     try:
         server = mcp_server.create_server(root, cache, refresh=not no_refresh)
     except ConfigError as exc:
@@ -292,11 +294,18 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
 @click.option("--latency-ms", type=click.IntRange(0), default=0, help="Delay every answer, as a distant API would.")
-def twin(host, port, latency_ms):
+@click.option("--script", "script", type=click.Path(dir_okay=False), help="Play the scenario in this JSON file.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Append every request and answer to FILE (JSONL).")
+def twin(host, port, latency_ms, script, log_path):
     """Run the Anthropic Messages API twin (for tests and key-less LLM runs). Ctrl-C stops."""
+    from cockpit.twin.script import Scenario, ScenarioError
     from cockpit.twin.server import serve
 
-    serve(host, port, latency_ms)
+    try:
+        scenario = Scenario.load(script) if script else None
+    except ScenarioError as exc:
+        raise click.UsageError(str(exc)) from None
+    serve(host, port, latency_ms, scenario=scenario, log_path=log_path)
 
 
 def llm_job_options(budget: int):
@@ -366,8 +375,8 @@ def _run_job(job: Job, work) -> dict:
 def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model, retries, max_cost, budget, quiet,
             cache):
     """Port SRC (a file, package or directory) into another language: idiomatic, file by file, imports first."""
-    from cockpit.jobs import semport as port
     from cockpit.jobs.factory import plural, repo_root
+    from cockpit.jobs import semport as port
 
     root = repo_root(src)
     with session(root, cache) as (config, store):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
+import signal
 import sqlite3
 import sys
 import threading
@@ -19,9 +20,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Literal
 
+from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp.types import ToolAnnotations
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import INVALID_PARAMS, Resource, ToolAnnotations
 from pydantic import Field
 
 from cache.store import CacheError, Store
@@ -40,6 +42,9 @@ MIN_BUDGET = 50
 OVERVIEW_DEPTH = 6  # levels below the repo an overview may show
 OVERVIEW_VIEWS = ("32", "16", "8")  # below 8 words a summary says little more than the name
 View = Literal["2", "4", "8", "16", "32", "64", "outline", "source"]
+Budget = Annotated[int, Field(ge=MIN_BUDGET, description=f"Most tokens the answer may use ({MIN_BUDGET} or more).")]
+# Resource not found: -32002 up to the 2025-11-25 protocol; SEP-2164 made it -32602 (Invalid params) after.
+RESOURCE_NOT_FOUND, RESOURCE_NOT_FOUND_SINCE_2026 = -32002, -32602
 
 INSTRUCTIONS = """\
 Cockpit serves a *pyramid summary* of one code repository: repo -> directories -> files -> symbols
@@ -291,25 +296,25 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
         finally:
             store.close()
     repo = Repo(root, cache_path)
-    server = MCPServer("cockpit", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
+    server = _Server("cockpit", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
+    server.repo = repo
 
-    @server.tool(description=DESCRIPTIONS["overview"], annotations=READ_ONLY)
-    def overview(budget: Annotated[int, Field(description="Most tokens the answer may use (50 or more).")] = 2000,
-                 ctx: Context | None = None) -> str:
+    @server.tool(description=DESCRIPTIONS["overview"], annotations=READ_ONLY, structured_output=False)
+    def overview(budget: Budget = 2000, ctx: Context | None = None) -> str:
         with _tool_errors():
             return _served(ctx, repo, "overview", repo.overview(budget))
 
-    @server.tool(description=DESCRIPTIONS["context"], annotations=READ_ONLY)
+    @server.tool(description=DESCRIPTIONS["context"], annotations=READ_ONLY, structured_output=False)
     def context(
         task: Annotated[str, Field(description="What you are about to do, in words; name known identifiers.")],
-        budget: Annotated[int, Field(description="Most tokens the answer may use (50 or more).")] = 4000,
+        budget: Budget = 4000,
         focus: Annotated[list[str] | None, Field(description="Paths, directories or symbols to pin.")] = None,
         ctx: Context | None = None,
     ) -> str:
         with _tool_errors():
             return _served(ctx, repo, "context", repo.context(task, budget, focus))
 
-    @server.tool(description=DESCRIPTIONS["zoom"], annotations=READ_ONLY)
+    @server.tool(description=DESCRIPTIONS["zoom"], annotations=READ_ONLY, structured_output=False)
     def zoom(
         path: Annotated[str, Field(description="File or directory relative to the repo root, or 'path::Qual.name'.")],
         symbol: Annotated[str | None, Field(description="A symbol in that file, e.g. 'Client.send'.")] = None,
@@ -319,19 +324,19 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
         with _tool_errors():
             return _served(ctx, repo, "zoom", repo.zoom(path, symbol, view))
 
-    @server.tool(description=DESCRIPTIONS["search"], annotations=READ_ONLY)
+    @server.tool(description=DESCRIPTIONS["search"], annotations=READ_ONLY, structured_output=False)
     def search(
         query: Annotated[str, Field(description="A name ('parse_args', 'Client.send'), a path, or words.")],
-        limit: Annotated[int, Field(description="Most results to return (1-200).")] = 20,
+        limit: Annotated[int, Field(ge=1, le=200, description="Most results to return (1-200).")] = 20,
     ) -> str:
         with _tool_errors():
             return repo.search(query, limit)
 
-    @server.tool(description=DESCRIPTIONS["read"], annotations=READ_ONLY)
+    @server.tool(description=DESCRIPTIONS["read"], annotations=READ_ONLY, structured_output=False)
     def read(
         path: Annotated[str, Field(description="File path relative to the repo root.")],
-        start: Annotated[int, Field(description="First line, 1-based.")] = 1,
-        end: Annotated[int | None, Field(description="Last line, inclusive (default: 2,000 lines on).")] = None,
+        start: Annotated[int, Field(ge=1, description="First line, 1-based.")] = 1,
+        end: Annotated[int | None, Field(ge=1, description="Last line, inclusive (default: 2,000 lines on).")] = None,
         ctx: Context | None = None,
     ) -> str:
         with _tool_errors():
@@ -340,13 +345,67 @@ def create_server(root: str, cache: str | Path | None = None, refresh: bool = Tr
     # {+path} lets the path keep its slashes (and '::' for symbols) unescaped in the URI.
     @server.resource("pyramid://{+path}", name="pyramid node", mime_type="text/markdown",
                      description="A node of the pyramid (file, directory or 'path::Qual.name') at its outline view.")
-    def node(path: str) -> str:
+    def node(path: str, ctx: Context) -> str:
         try:
             return repo.resource(path)
         except (ContextError, CacheError, sqlite3.Error) as exc:
-            raise ResourceError(str(exc)) from None
+            newer = (ctx.protocol_version or "") > "2025-11-25"
+            raise MCPError(code=RESOURCE_NOT_FOUND_SINCE_2026 if newer else RESOURCE_NOT_FOUND, message=str(exc),
+                           data={"uri": f"pyramid://{path}"}) from None
+
+    @server.prompt(name="task_context", title="Context for a task",
+                   description="Start a task with what matters for it: Cockpit's context within a budget, then the task.")
+    def task_context(task: Annotated[str, Field(description="What you are about to do, in words.")],
+                     budget: Annotated[str, Field(description="Most tokens of context (50 or more).")] = "4000") -> str:
+        if not budget.strip().isdigit() or int(budget) < MIN_BUDGET:  # prompt arguments are strings in MCP
+            raise MCPError(code=INVALID_PARAMS, message=f"budget must be a whole number of at least {MIN_BUDGET} tokens")
+        try:
+            text = _served(None, repo, "context", repo.context(task, int(budget), None))
+        except (ContextError, CacheError, sqlite3.Error) as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+        return (f"{text}\n---\nThe context above is the part of the repository that matters for this task "
+                f"(zoom or read any `path:start-end` for more).\n\nTask: {task}\n")
 
     return server
+
+
+class _Server(MCPServer):
+    """The SDK's server, with the repository's top nodes as listed resources beside the template."""
+
+    repo: Repo
+
+    async def list_resources(self) -> list[Resource]:
+        try:
+            store = self.repo.store()
+            top = store.node("")
+            nodes = [top, *store.children_of([""]).get("", [])] if top else []
+        except (CacheError, sqlite3.Error):
+            return []
+        return [Resource(uri=f"pyramid://{n['path'] or '.'}", name=n["path"] or "(repository)",
+                         description=_short(n), mime_type="text/markdown") for n in nodes]
+
+
+def _short(node: dict) -> str:
+    """The node's 16-word summary, as the listing's description."""
+    summaries = node.get("summaries") or []
+    summary = summaries[LEVELS.index("16")] if len(summaries) > LEVELS.index("16") else ""
+    return summary or f"The outline of {node['path'] or 'the repository'}."
+
+
+def exit_on_signals() -> None:
+    """End the process at once on SIGINT or SIGTERM.
+
+    The stdio transport reads stdin in a worker thread, and the SDK waits for that read to return
+    before it exits, so an interrupted server would otherwise linger until its client closes the
+    pipe. Nothing is lost: the cache commits each write in a transaction of its own.
+    """
+    def stop(signum, frame):
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
 
 
 def _served(ctx: Context | None, repo: Repo, tool: str, text: str) -> str:

@@ -9,7 +9,7 @@ Use
         client = anthropic.Anthropic(base_url=twin.url, api_key="any-key")
         twin.script(Fault.rate_limit(retry_after_ms=10), Fault.cut_stream(after_deltas=2))
         ...
-        twin.log    # a dict per request: method, path, query, headers (lower-cased, key redacted),
+        twin.log    # a dict per request: method, path, query, headers (lower-cased, key redacted), response,
                     # body (parsed JSON), status, usage billed, request_id, fault taken
         twin.usage  # totals: requests, input/output/cache-creation/cache-read tokens
     serve(host, port) runs one in the foreground until Ctrl-C (for `cockpit twin`).
@@ -71,11 +71,22 @@ Answers are a function of the request
       package="..." import="...">` block with `<symbol .../>` tags. The answer is a ```diff block:
       a unified diff (git style) adding `module`, a module in `lang` declaring the symbols, and
       `test` too when given, a test importing them.
-    * Anything else: "Echo: " + the first ECHO_WORDS words of the last user message.
+    * Anything else: "Echo: " + the first ECHO_WORDS words of the last user message (its tool
+      results included, `<system-reminder>` blocks left out).
+    A scenario (`Twin(scenario=...)`, `cockpit twin --script`, see cockpit.twin.script) answers
+    chosen requests with scripted text, thinking and tool calls (`tool_use`, stop_reason "tool_use").
+    When the request asks for thinking (`enabled` with a budget, or `adaptive`, as long as
+    `output_config.effort` says), the answer starts with a thinking block and its signature.
     Scripted replies come first: `twin.reply(text, contains=...)` queues a literal answer for the
     next request (or batch entry) whose last user message contains `contains` (any, if None).
     Either is cut to `max_tokens` (stop_reason "max_tokens"; a cut JSON answer is invalid JSON,
     as a real one would be) or at the first of `stop_sequences` (stop_reason "stop_sequence").
+
+What the API refuses, the twin refuses: unknown models (404 `not_found_error`, see MODELS),
+`system` messages in `messages` when `Twin(system_messages="beta")` and the request lacks their beta,
+`tool_use` without its `tool_result` (and the reverse), thinking blocks with a forged signature,
+budgets and effort out of range, cache TTLs other than 5m and 1h. `context_management` edits are
+checked; `clear_thinking` leaves old thinking out of the bill, `clear_tool_uses` is not modelled.
 
 Faults, scripted per test with `twin.script(Fault.rate_limit(), ...)`, are taken by the next
 matching requests in order (a request takes the first queued fault that matches it): 429 with
@@ -86,8 +97,10 @@ The SDK's retries are requests too: a 429 followed by a queued 400 gives the cal
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
 import html
 import itertools
 import json
@@ -101,6 +114,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from cockpit.twin.script import Scenario
 from summarizers import tokens
 
 BUDGETS = (2, 4, 8, 16, 32, 64)
@@ -110,6 +124,20 @@ WORDS_PER_DELTA = 3
 STREAM_FAULTS = ("cut", "malformed", "stream_error")
 NODE_BLOCK = re.compile(r'<node\s+id="([^"]+)"\s*>(.*?)</node>', re.S)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# The models the twin serves (others are the API's 404): the ids of the project's pricing table and
+# those Claude Code 2.1.332 names. A guess at today's list, kept by hand; `Twin(models=...)` adds more.
+MODELS = frozenset("""
+claude-opus-5-5 claude-opus-5 claude-sonnet-5-5 claude-sonnet-5 claude-haiku-5-5 claude-opus-4-8 claude-opus-4-7
+claude-opus-4-6 claude-opus-4-5 claude-opus-4-1 claude-opus-4-0 claude-opus-4 claude-sonnet-4-6 claude-sonnet-4-5
+claude-sonnet-4-0 claude-sonnet-4 claude-haiku-4-5
+""".split())
+MID_CONVERSATION_SYSTEM_BETA = "mid-conversation-system-2026-04-07"
+CACHE_TTLS = {"5m": 300.0, "1h": 3600.0}  # seconds a cache entry lives after its last write or read
+# Words of thinking per effort, for adaptive thinking: a guess at "more effort, more thought".
+EFFORT_WORDS = {"low": 12, "medium": 32, "high": 64, "xhigh": 96, "max": 128}
+CONTEXT_EDITS = ("clear_thinking_20251015", "clear_tool_uses_20250919")
+_SIGNING_KEY = b"cockpit-twin-thinking"  # fixed, so signatures stay valid across twin restarts
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 _IDENT_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # Code keywords and function words say nothing about a node.
 _SKIP = set("""
@@ -230,13 +258,58 @@ def _blocks(content) -> list[dict]:
 
 
 def _block_text(block: dict) -> str:
-    if block.get("type") == "text":
+    """What a block weighs as the model reads it: its text, a tool call's name and input, else its JSON."""
+    kind = block.get("type")
+    if kind == "text":
         return str(block.get("text", ""))
+    if kind == "thinking":
+        return str(block.get("thinking", ""))
+    if kind == "tool_use":
+        return f"{block.get('name', '')} {json.dumps(block.get('input', {}), sort_keys=True)}"
+    if kind == "tool_result":
+        return tool_result_text(block)
     return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
 
 
-def validate(params, *, need_max_tokens: bool = True) -> None:
-    """Raise a 400 for what the API would refuse, with its wording."""
+def tool_result_text(block: dict) -> str:
+    """A tool result's content as the model receives it: its text (other parts as JSON)."""
+    content = block.get("content", "")
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") if b.get("type") == "text" else json.dumps(b, sort_keys=True)
+                   for b in content if isinstance(b, dict))
+
+
+def sign_thinking(text: str) -> str:
+    """A signature that carries its thinking, so the twin can check one sent back (a real one is opaque)."""
+    raw = text.encode()
+    mac = hmac.new(_SIGNING_KEY, raw, hashlib.sha256).digest()[:16]
+    return base64.b64encode(mac + raw).decode()
+
+
+def thinking_text(signature) -> str | None:
+    """The thinking a signature vouches for, or None for a forged or damaged one."""
+    try:
+        raw = base64.b64decode(signature or "", validate=True)
+    except (ValueError, TypeError):
+        return None
+    mac, text = raw[:16], raw[16:]
+    good = len(raw) >= 16 and hmac.compare_digest(mac, hmac.new(_SIGNING_KEY, text, hashlib.sha256).digest()[:16])
+    return text.decode("utf-8", "replace") if good else None
+
+
+def known_model(model: str, extra: frozenset[str] = frozenset()) -> bool:
+    """A model id the twin serves, with or without its date suffix (claude-haiku-4-5-20251001)."""
+    return model in extra or re.sub(r"-\d{8}$", "", model) in MODELS
+
+
+def validate(params, *, need_max_tokens: bool = True, betas: frozenset[str] = frozenset(),
+             models: frozenset[str] | None = frozenset(), system_messages: str = "ga") -> None:
+    """Raise a 400 (or the 404 of an unknown model) for what the API would refuse, with its wording.
+
+    `models` None accepts any id (batch entries are checked when created); `system_messages` "ga"
+    takes mid-conversation system messages as today's API does, "beta" only under their beta.
+    """
     if not isinstance(params, dict):
         raise ApiError(400, "invalid_request_error", "body: Input should be an object")
     required = ("model", "max_tokens", "messages") if need_max_tokens else ("model", "messages")
@@ -252,16 +325,116 @@ def validate(params, *, need_max_tokens: bool = True) -> None:
     messages = params["messages"]
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "invalid_request_error", "messages: at least one message is required")
+    system_ok = system_messages == "ga" or MID_CONVERSATION_SYSTEM_BETA in betas
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise ApiError(400, "invalid_request_error", f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        roles = ("user", "assistant", "system") if system_ok else ("user", "assistant")
+        if not isinstance(message, dict) or message.get("role") not in roles:
+            wanted = "'user', 'assistant' or 'system'" if system_ok else "'user' or 'assistant'"
+            raise ApiError(400, "invalid_request_error", f"messages.{i}.role: Input should be {wanted}")
         content = message.get("content")
         if not isinstance(content, (str, list)) or (
                 isinstance(content, list) and not all(isinstance(b, dict) and "type" in b for b in content)):
             raise ApiError(400, "invalid_request_error", f"messages.{i}.content: Input should be a string or a list of blocks")
+        if message["role"] == "system" and not all(b.get("type") == "text" for b in _blocks(content)):
+            raise ApiError(400, "invalid_request_error", f"messages.{i}.content: a system message holds text blocks only")
+    if messages[0]["role"] == "system":  # a guess: the top-level `system` is the place for a leading one
+        raise ApiError(400, "invalid_request_error", "messages.0.role: the first message must not be 'system'; use `system`")
     system = params.get("system")
     if system is not None and not isinstance(system, (str, list)):
         raise ApiError(400, "invalid_request_error", "system: Input should be a string or a list of text blocks")
+    _validate_tool_turns(messages)
+    _validate_thinking(params, need_max_tokens)
+    for where, block in _cache_controls(params):
+        if block.get("ttl", "5m") not in CACHE_TTLS:
+            raise ApiError(400, "invalid_request_error", f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
+    effort = (params.get("output_config") or {}).get("effort")
+    if effort is not None and effort not in EFFORT_WORDS:
+        raise ApiError(400, "invalid_request_error",
+                       f"output_config.effort: Input should be {', '.join(repr(e) for e in EFFORT_WORDS)}")
+    edits = (params.get("context_management") or {}).get("edits") or []
+    for i, edit in enumerate(edits):
+        if not isinstance(edit, dict) or edit.get("type") not in CONTEXT_EDITS:
+            raise ApiError(400, "invalid_request_error",
+                           f"context_management.edits.{i}.type: Input should be {' or '.join(map(repr, CONTEXT_EDITS))}")
+    user_id = (params.get("metadata") or {}).get("user_id")
+    if user_id is not None and (not isinstance(user_id, str) or len(user_id) > 512):
+        raise ApiError(400, "invalid_request_error", "metadata.user_id: Input should be a string of at most 512 characters")
+    if models is not None and not known_model(params["model"], models):
+        raise ApiError(404, "not_found_error", f"model: {params['model']}")
+
+
+def _validate_tool_turns(messages: list[dict]) -> None:
+    """Every tool_use is answered by a tool_result in the next user message, and only those are.
+
+    A guess where the API's rule is not known: system messages between the two are passed over.
+    """
+    pending, asked_at = set(), None
+    for i, message in enumerate(messages):
+        if message["role"] == "system":
+            continue
+        blocks = _blocks(message["content"])
+        if message["role"] == "assistant":
+            if pending:
+                raise ApiError(400, "invalid_request_error", _missing_results(i, pending))
+            pending = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
+            asked_at = i
+            continue
+        answered = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+        for j, block in enumerate(blocks):
+            if block.get("type") == "tool_result" and block.get("tool_use_id") not in pending:
+                raise ApiError(400, "invalid_request_error",
+                               f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                               f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
+                               "`tool_use` block in the previous message.")
+        if pending - answered:
+            raise ApiError(400, "invalid_request_error", _missing_results(asked_at, pending - answered))
+        pending = set()
+
+
+def _missing_results(i: int, ids: set) -> str:
+    return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+            f"{', '.join(sorted(map(str, ids)))}. Each `tool_use` block must have a corresponding `tool_result` "
+            "block in the next message.")
+
+
+def _validate_thinking(params: dict, need_max_tokens: bool) -> None:
+    thinking = params.get("thinking")
+    if thinking is None:
+        return
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind not in ("enabled", "adaptive", "disabled"):
+        raise ApiError(400, "invalid_request_error", f"thinking: Input tag {kind!r} found using 'type' does not match "
+                                                     "any of the expected tags: 'adaptive', 'disabled', 'enabled'")
+    if thinking.get("display", "summarized") not in ("summarized", "omitted"):
+        raise ApiError(400, "invalid_request_error", "thinking.display: Input should be 'summarized' or 'omitted'")
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
+            raise ApiError(400, "invalid_request_error",
+                           "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+        if need_max_tokens and budget >= params["max_tokens"]:
+            raise ApiError(400, "invalid_request_error", "`max_tokens` must be greater than `thinking.budget_tokens`")
+    for i, message in enumerate(params["messages"]):
+        if message["role"] != "assistant":
+            continue
+        for j, block in enumerate(_blocks(message["content"])):
+            if block.get("type") == "thinking" and thinking_text(block.get("signature")) is None:
+                raise ApiError(400, "invalid_request_error",
+                               f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+
+
+def _cache_controls(params: dict):
+    for i, tool in enumerate(params.get("tools") or []):
+        if isinstance(tool, dict) and isinstance(tool.get("cache_control"), dict):
+            yield f"tools.{i}", tool["cache_control"]
+    system = params.get("system")
+    for i, block in enumerate(_blocks(system) if system else []):
+        if isinstance(block, dict) and isinstance(block.get("cache_control"), dict):
+            yield f"system.{i}", block["cache_control"]
+    for i, message in enumerate(params["messages"]):
+        for j, block in enumerate(_blocks(message["content"])):
+            if isinstance(block.get("cache_control"), dict):
+                yield f"messages.{i}.content.{j}", block["cache_control"]
 
 
 def segments(params: dict) -> list[tuple[dict, int, dict | None]]:
@@ -272,18 +445,41 @@ def segments(params: dict) -> list[tuple[dict, int, dict | None]]:
     system = params.get("system")
     for block in _blocks(system) if system else []:
         out.append((block, tokens.count(_block_text(block)), block.get("cache_control")))
+    keep = _thinking_turns_kept(params)
+    turns_left = sum(m["role"] == "assistant" for m in params["messages"])
     for message in params["messages"]:
         out.append(({"role": message["role"]}, MESSAGE_OVERHEAD, None))
+        turns_left -= message["role"] == "assistant"
         for block in _blocks(message["content"]):
+            if block.get("type") in ("thinking", "redacted_thinking") and keep is not None and turns_left >= keep:
+                continue  # cleared by context management: the model never sees it
             out.append((block, tokens.count(_block_text(block)), block.get("cache_control")))
     return out
 
 
-def last_user_text(params: dict) -> str:
+def _thinking_turns_kept(params: dict) -> int | None:
+    """How many recent assistant turns keep their thinking under `clear_thinking` (None: all)."""
+    for edit in (params.get("context_management") or {}).get("edits") or []:
+        if edit.get("type") == "clear_thinking_20251015":
+            keep = edit.get("keep", {"type": "thinking_turns", "value": 1})
+            if isinstance(keep, dict) and isinstance(keep.get("value"), int):
+                return keep["value"]
+    return None
+
+
+def last_user_text(params: dict, *, results: bool = False) -> str:
+    """The last user message's text; with `results`, its tool results too."""
     for message in reversed(params["messages"]):
         if message["role"] == "user":
-            return " ".join(b.get("text", "") for b in _blocks(message["content"]) if b.get("type") == "text")
+            kinds = ("text", "tool_result") if results else ("text",)
+            return " ".join(_block_text(b) for b in _blocks(message["content"]) if b.get("type") in kinds)
     return ""
+
+
+def echo(params: dict) -> str:
+    """The twin's answer to anything else: the start of the last user message, system reminders left out."""
+    text = _REMINDER.sub(" ", last_user_text(params, results=True))
+    return ("Echo: " + " ".join(text.split()[:ECHO_WORDS])).rstrip()
 
 
 def _identifier_words(name: str) -> list[str]:
@@ -328,7 +524,7 @@ def answer_text(params: dict) -> str:
         answer = answerer(text)
         if answer is not None:
             return answer
-    return ("Echo: " + " ".join(text.split()[:ECHO_WORDS])).rstrip()
+    return echo(params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,6 +779,89 @@ def finish(text: str, params: dict) -> tuple[str, str, str | None, int]:
     return text, reason, sequence, len(ids)
 
 
+def wants_thinking(params: dict) -> bool:
+    return (params.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+
+
+def own_thinking(params: dict) -> str:
+    """The twin's thinking: what it was asked, in as many words as the effort (or budget) allows.
+
+    A guess at adaptive thinking: the real model may skip thinking on easy turns; the twin always thinks.
+    """
+    thinking = params["thinking"]
+    words = EFFORT_WORDS.get((params.get("output_config") or {}).get("effort") or "high", 64)
+    if thinking["type"] == "enabled":
+        words = min(words, thinking["budget_tokens"] // 2)
+    asked = _REMINDER.sub(" ", last_user_text(params, results=True)).split()
+    return " ".join(["The", "request", "asks:", *asked][:words]) if asked else "Nothing to answer."
+
+
+def compose(params: dict, turn, reply: str | None) -> tuple[list[dict], str, str | None, int]:
+    """The answer's content blocks, stop reason and sequence, and output tokens.
+
+    Thinking comes first (billed as output, as the API does), then text cut to what `max_tokens`
+    leaves, then the scripted tool calls, each a `tool_use` block.
+    """
+    blocks, spent = [], 0
+    thought = turn.thinking if turn is not None else None
+    if thought is not False and (wants_thinking(params) or isinstance(thought, str)):
+        text = thought if isinstance(thought, str) else own_thinking(params)
+        spent = tokens.count(text)
+        shown = "" if (params.get("thinking") or {}).get("display") == "omitted" else text
+        blocks.append({"type": "thinking", "thinking": shown, "signature": sign_thinking(text)})
+    calls = list(turn.tool_calls) if turn is not None else []
+    if reply is not None:
+        text = reply
+    elif turn is not None and turn.text is not None:
+        text = turn.text.replace("{echo}", echo(params))
+    elif calls:
+        text = None
+    else:
+        text = answer_text(params)
+    reason, sequence = "end_turn", None
+    if text is not None:
+        text, reason, sequence, used = finish(text, {**params, "max_tokens": max(1, params["max_tokens"] - spent)})
+        spent += used
+        blocks.append({"type": "text", "text": text})
+    if calls and reason == "end_turn":
+        offered = {t.get("name") for t in params.get("tools") or []}
+        for n, call in enumerate(calls):
+            if call["name"] not in offered:
+                raise ApiError(500, "api_error", f"twin script: tool {call['name']!r} is not among the request's tools")
+            block = {"type": "tool_use", "id": "toolu_" + _digest([params["messages"], n]), "name": call["name"],
+                     "input": call["input"]}
+            spent += tokens.count(_block_text(block))
+            blocks.append(block)
+        reason = "tool_use"
+    if turn is not None and turn.stop_reason:
+        reason = turn.stop_reason
+    return blocks, reason, sequence, spent
+
+
+def stream_events(content: list[dict]) -> list[dict]:
+    """The content_block_* events that stream `content` as the API streams it."""
+    events = []
+    for index, block in enumerate(content):
+        kind = block["type"]
+        if kind == "thinking":
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": c} for c in text_chunks(block["thinking"])
+                      if block["thinking"]]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif kind == "tool_use":
+            empty = {**block, "input": {}}
+            raw = json.dumps(block["input"])
+            step = max(1, len(raw) // 3 + 1)
+            deltas = [{"type": "input_json_delta", "partial_json": raw[i:i + step]} for i in range(0, len(raw), step)]
+        else:
+            empty = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": c} for c in text_chunks(block["text"])]
+        events.append({"type": "content_block_start", "index": index, "content_block": empty})
+        events += [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]
+        events.append({"type": "content_block_stop", "index": index})
+    return events
+
+
 def text_chunks(text: str) -> list[str]:
     pieces = re.findall(r"\s*\S+\s*", text) or [text]
     return ["".join(pieces[i:i + WORDS_PER_DELTA]) for i in range(0, len(pieces), WORDS_PER_DELTA)]
@@ -596,8 +875,14 @@ class Twin:
     """State and server of one twin: request log, prompt cache, batches, faults, usage totals."""
 
     def __init__(self, latency_ms: int = 0, batch_polls: int | None = 2, batch_seconds: float | None = None,
-                 cache_min_tokens: int = 0):
+                 cache_min_tokens: int = 0, models: tuple[str, ...] = (), system_messages: str = "ga",
+                 scenario: Scenario | None = None, log_path: str | None = None, clock=time.monotonic):
         self.latency_ms = latency_ms
+        self.models = frozenset(models)  # ids served beside MODELS
+        self.system_messages = system_messages  # "ga", or "beta": only with MID_CONVERSATION_SYSTEM_BETA
+        self.scenario = scenario
+        self.log_path = log_path  # every request and its answer appended as a JSON line
+        self.clock = clock  # seconds, for cache lifetimes
         self.batch_polls = batch_polls  # a batch reads "ended" from this retrieve on
         self.batch_seconds = batch_seconds  # ... or once this long has passed since creation
         self.cache_min_tokens = cache_min_tokens  # shorter prefixes are not cached (the API's minimum)
@@ -607,7 +892,7 @@ class Twin:
         self.batches: dict[str, dict] = {}
         self._faults: list[Fault] = []
         self._replies: list[tuple[str, str | None]] = []  # (answer, what the last user message must contain)
-        self._cache: set[str] = set()
+        self._cache: dict[str, tuple[float, float]] = {}  # prefix digest -> (expires at, its TTL)
         self._lock = threading.Lock()
         self._batch_lock = threading.Lock()  # batch state changes; separate, as ending a batch bills messages
         self._ids = itertools.count(1)
@@ -712,12 +997,15 @@ class Twin:
             if cache_control and total >= self.cache_min_tokens:
                 breakpoints.append((h.hexdigest(), total, cache_control.get("ttl", "5m")))
         creation, ttl = 0, "5m"
+        now = self.clock()
         with self._lock:
-            read = max((t for d, t, _ in breakpoints if d in self._cache), default=0)
-            if breakpoints and breakpoints[-1][0] not in self._cache:
+            live = {d for d, _, _ in breakpoints if d in self._cache and self._cache[d][0] > now}
+            read = max((t for d, t, _ in breakpoints if d in live), default=0)
+            if breakpoints and breakpoints[-1][0] not in live:
                 creation, ttl = breakpoints[-1][1] - read, breakpoints[-1][2]
-            if remember:
-                self._cache.update(d for d, _, _ in breakpoints)
+            if remember:  # a write or a read starts the entry's lifetime again
+                for d, _, life in breakpoints:
+                    self._cache[d] = (now + CACHE_TTLS.get(life, 300.0), CACHE_TTLS.get(life, 300.0))
         return {
             "input_tokens": total - read - creation,
             "cache_creation_input_tokens": creation,
@@ -729,8 +1017,12 @@ class Twin:
     def make_message(self, params: dict) -> dict:
         """The Message the API would return for valid `params`, billed to the twin's totals."""
         usage = self.bill_input(params, remember=True)
-        text, reason, sequence, out_tokens = finish(self._take_reply(params) or answer_text(params), params)
-        usage = {**usage, "output_tokens": out_tokens, "service_tier": "standard"}
+        turn = None
+        if self.scenario is not None:
+            number = 1 + sum(m["role"] == "assistant" for m in params["messages"])
+            turn = self.scenario.turn_for(params, number, last_user_text(params, results=True))
+        content, reason, sequence, out_tokens = compose(params, turn, self._take_reply(params) or None)
+        usage = {**usage, "output_tokens": out_tokens, **(turn.usage if turn else {}), "service_tier": "standard"}
         with self._lock:
             self.usage["requests"] += 1
             for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
@@ -741,7 +1033,7 @@ class Twin:
             "type": "message",
             "role": "assistant",
             "model": params["model"],
-            "content": [{"type": "text", "text": text}],
+            "content": content,
             "stop_reason": reason,
             "stop_sequence": sequence,
             "usage": usage,
@@ -774,7 +1066,7 @@ class Twin:
             try:
                 if fault:
                     raise ApiError(fault.status, fault.error_type, fault.message)
-                validate(entry.get("params"))
+                validate(entry.get("params"), models=self.models, system_messages=self.system_messages)
                 result = {"type": "succeeded", "message": self.make_message(entry["params"])}
             except ApiError as exc:
                 result = {"type": "errored", "error": error_body(exc.error_type, exc.message)}
@@ -830,7 +1122,8 @@ class Twin:
         headers = {k.lower(): v for k, v in h.headers.items()}
         request_id = self._next_id("req_")
         entry = {"method": h.command, "path": path, "query": url.query, "headers": _redacted(headers),
-                 "body": None, "status": None, "usage": None, "request_id": request_id, "fault": None}
+                 "body": None, "status": None, "usage": None, "request_id": request_id, "fault": None,
+                 "response": None}
         raw = h.rfile.read(int(headers.get("content-length") or 0))
         try:
             try:
@@ -862,18 +1155,31 @@ class Twin:
                 raise  # the answer had begun, or the client is gone
             # A shape the twin does not understand: a 500 tells the caller more than a dropped connection.
             self._send_json(h, entry, 500, error_body("api_error", f"twin: {type(exc).__name__}: {exc}", request_id))
+        finally:
+            if self.log_path:
+                self._append_log(entry)
+
+    def _append_log(self, entry: dict) -> None:
+        line = json.dumps({"at": _rfc3339(_now()), **entry}, default=str) + "\n"
+        with self._lock, open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def _validate(self, h, body, need_max_tokens: bool = True) -> None:
+        betas = frozenset(b.strip() for b in (h.headers.get("anthropic-beta") or "").split(",") if b.strip())
+        validate(body, need_max_tokens=need_max_tokens, betas=betas, models=self.models,
+                 system_messages=self.system_messages)
 
     def _route(self, h, entry, path, query, body, streaming, fault) -> None:
         method = h.command
         if (method, path) == ("POST", "/v1/messages"):
-            validate(body)
+            self._validate(h, body)
             message = self.make_message(body)
             entry["usage"] = message["usage"]
             if streaming:
                 return self._send_stream(h, entry, message, fault)
             return self._send_json(h, entry, 200, message)
         if (method, path) == ("POST", "/v1/messages/count_tokens"):
-            validate(body, need_max_tokens=False)
+            self._validate(h, body, need_max_tokens=False)
             usage = self.bill_input(body, remember=False)
             total = usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
             return self._send_json(h, entry, 200, {"input_tokens": total})
@@ -942,6 +1248,7 @@ class Twin:
         h.wfile.write(payload)
 
     def _send_json(self, h, entry, status: int, body: dict, extra: dict | None = None) -> None:
+        entry["response"] = body
         self._send(h, entry, status, json.dumps(body).encode(), "application/json", extra)
 
     def _send_stream(self, h, entry, message: dict, fault: Fault | None) -> None:
@@ -960,31 +1267,33 @@ class Twin:
             h.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
             h.wfile.flush()
 
+        entry["response"] = message
         usage = message["usage"]
         start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
                  "usage": {**usage, "output_tokens": 1}}
         frame("message_start", {"type": "message_start", "message": start})
-        frame("content_block_start", {"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}})
-        frame("ping", {"type": "ping"})
-        chunks = text_chunks(message["content"][0]["text"])
+        events = stream_events(message["content"])
+        count = sum(e["type"] == "content_block_delta" for e in events)
         # A stream fault strikes after `after_deltas` deltas, or after the last one for short answers.
-        strike = min(fault.after_deltas, len(chunks)) if fault and fault.kind in STREAM_FAULTS else None
-        for n, chunk in enumerate(chunks + [None]):
-            if n == strike:
-                if fault.kind == "cut":
-                    h.close_connection = True
-                    h.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if fault.kind == "stream_error":
-                    frame("error", error_body(fault.error_type, fault.message, entry["request_id"]))
-                    break
-                frame("content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "te')
-            if chunk is not None:
-                frame("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                              "delta": {"type": "text_delta", "text": chunk}})
-        else:
-            frame("content_block_stop", {"type": "content_block_stop", "index": 0})
+        strike = min(fault.after_deltas, count) if fault and fault.kind in STREAM_FAULTS else None
+        sent, ended = 0, True
+        for i, event in enumerate(events):
+            frame(event["type"], event)
+            if i == 0:
+                frame("ping", {"type": "ping"})  # as the API does, once the first block has started
+            sent += event["type"] == "content_block_delta"
+            if event["type"] != "content_block_delta" or sent != strike:
+                continue
+            if fault.kind == "cut":
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault.kind == "stream_error":
+                frame("error", error_body(fault.error_type, fault.message, entry["request_id"]))
+                ended = False
+                break
+            frame("content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "te')
+        if ended:
             frame("message_delta", {"type": "message_delta",
                                     "delta": {"stop_reason": message["stop_reason"],
                                               "stop_sequence": message["stop_sequence"]},
@@ -1059,9 +1368,12 @@ def running_twin(**kw):
         twin.stop()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, latency_ms: int = 0) -> None:
-    """Run a twin in the foreground until Ctrl-C (for `cockpit twin`)."""
-    twin = Twin(latency_ms=latency_ms).start(host, port)
+def serve(host: str = "127.0.0.1", port: int = 8765, latency_ms: int = 0, **kw) -> None:
+    """Run a twin in the foreground until Ctrl-C or SIGTERM (for `cockpit twin`)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C, log complete
+    twin = Twin(latency_ms=latency_ms, **kw).start(host, port)
     print(f"Anthropic twin listening on {twin.url}  (ANTHROPIC_BASE_URL={twin.url})", flush=True)
     try:
         while True:
