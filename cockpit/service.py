@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +45,23 @@ class Job(Protocol):
 def cache_path(root: str, config: Config, cache: str | os.PathLike | None = None) -> Path:
     """The cache file of `root`: the one asked for, else the config's, else the default place."""
     return Path(cache or config.cache or default_cache_path(root))
+
+
+def cache_notice(root: str, path: Path) -> str:
+    """One line when the cache is kept outside the repository (it is read-only), else ''."""
+    inside = Path(os.path.realpath(root))
+    if Path(os.path.realpath(path)).is_relative_to(inside):
+        return ""
+    return f"{root} is read-only: its cache is kept in {path}"
+
+
+def skipped_summary(skipped: list[tuple[str, str]]) -> str:
+    """'12 files skipped (8 binary, 4 too large)': the `--show-skipped` reasons, counted."""
+    if not skipped:
+        return ""
+    kinds = Counter(reason.split(" (")[0].split(":")[0] for _, reason in skipped)
+    reasons = ", ".join(f"{n:,} {kind}" for kind, n in kinds.most_common(4))
+    return f"{len(skipped):,} file{'s' if len(skipped) != 1 else ''} skipped ({reasons})"
 
 
 def open_repo(root: str, cache: str | os.PathLike | None = None, rebuild: bool = False) -> tuple[Config, Store]:

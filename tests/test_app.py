@@ -354,6 +354,25 @@ async def test_keys_typed_into_the_context_task_stay_there_and_escape_leaves_it(
         assert not app.is_running
 
 
+async def test_an_empty_pyramid_and_a_cache_kept_elsewhere_say_so_in_the_status_line(tmp_path):
+    from cockpit.core.config import Config
+    from cockpit.service import refresh
+
+    repo = tmp_path / "bins"
+    repo.mkdir()
+    for n in range(2):
+        (repo / f"blob{n}.bin").write_bytes(b"\0\1" * 50)
+    cache = tmp_path / "elsewhere" / "cache.sqlite"
+    store = Store(cache, str(repo))
+    refresh(str(repo), store, Config.load(str(repo)))
+    store.close()
+    app = CockpitApp(str(repo), cache, build=False, watch=False)
+    async with app.run_test(size=(260, 40)) as pilot:
+        await wait_for(pilot, lambda: "skipped" in shown(app.query_one("#status")))
+        status = shown(app.query_one("#status"))
+        assert "2 files skipped (2 binary)" in status and f"read-only repository: cache in {cache}" in status
+
+
 async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_seconds(built_repo):
     from test_agents import assistant, lines, session_file
 

@@ -1,4 +1,5 @@
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -152,3 +153,28 @@ def test_node_paths_are_taken_as_written(sample_repo):
     assert whole.exit_code == 0 and "weather/" in whole.output
     refused = CliRunner().invoke(main, ["zoom", "/etc/passwd", "--repo", str(sample_repo), "-q"])
     assert refused.exit_code != 0 and "outside the repository" in refused.output
+
+
+def test_an_empty_pyramid_says_how_many_files_were_skipped_and_why(tmp_path):
+    repo = tmp_path / "bins"
+    repo.mkdir()
+    for n in range(3):
+        (repo / f"blob{n}.bin").write_bytes(b"\0\1\2" * 100)
+    (repo / "huge.txt").write_text("x" * 5000)
+    result = CliRunner().invoke(main, ["summarize", str(repo), "--max-file-size", "1000", "--depth", "0"])
+    assert result.exit_code == 0
+    assert "no file to summarize: 4 files skipped (3 binary, 1 too large); --show-skipped lists them" in result.output
+
+
+def test_a_read_only_repository_says_where_its_cache_is(sample_repo, monkeypatch, tmp_path):
+    import cockpit.paths
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    real_access = cockpit.paths.os.access
+    monkeypatch.setattr(cockpit.paths.os, "access", lambda p, mode: False if str(p) == str(sample_repo) and mode == os.W_OK else
+                        real_access(p, mode))
+    result = CliRunner().invoke(main, ["summarize", str(sample_repo), "--depth", "0"])
+    assert result.exit_code == 0
+    notes = [line for line in result.output.splitlines() if "read-only" in line]
+    assert len(notes) == 1 and str(tmp_path / "user-cache") in notes[0]
+    assert not (sample_repo / ".cockpit").exists()

@@ -167,6 +167,12 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, check
             under = [(p, r) for p, r in skipped if not subpath or p == subpath or p.startswith(subpath + "/")]
             for path, reason in under:
                 click.echo(f"skipped {path}: {reason}", err=True)
+        notice = service.cache_notice(root, store.path)
+        if not quiet and notice:
+            click.echo(f"cockpit: {notice}", err=True)
+        if not quiet and stats.files_total == 0 and stats.skipped:  # say why the pyramid is empty
+            click.echo(f"cockpit: no file to summarize: {service.skipped_summary(store.skipped())}; "
+                       "--show-skipped lists them", err=True)
         if sys.stderr.isatty() and not quiet:
             click.echo(
                 f"{stats.files_total} files, {stats.files_parsed} parsed, {stats.dirs_summarized} directories "
@@ -375,8 +381,8 @@ def _run_job(job: Job, work) -> dict:
 def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model, retries, max_cost, budget, quiet,
             cache):
     """Port SRC (a file, package or directory) into another language: idiomatic, file by file, imports first."""
-    from cockpit.jobs.factory import plural, repo_root
     from cockpit.jobs import semport as port
+    from cockpit.jobs.factory import plural, repo_root
 
     root = repo_root(src)
     with session(root, cache) as (config, store):

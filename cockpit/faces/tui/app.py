@@ -34,7 +34,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 import themes
 from cache.store import Store
-from cockpit import paths
+from cockpit import paths, service
 from cockpit.core import integrity
 from cockpit.core.config import Config
 from cockpit.core.pyramid import LEVELS
@@ -122,6 +122,8 @@ class CockpitApp(App):
         self.theme = self.themes.get(wanted, self.themes[themes.DEFAULT]).name
         self.views: dict[str, str] = {}  # node id -> rung shown, once zoomed
         self.generation, self.files = -1, -1
+        self.skipped_note = ""  # why an empty pyramid is empty
+        self.cache_notice = service.cache_notice(root, Path(cache_path))  # shown once, in the status line
         self.build_progress = ""  # "45% (1,020/2,257 files)" while a build runs
         self.build_process: subprocess.Popen | None = None
         self.watch_state = "starting" if build or watch else "not watching"
@@ -248,6 +250,7 @@ class CockpitApp(App):
         state = (self.store.generation(), self.store.db.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
         if state != (self.generation, self.files):
             self.generation, self.files = state
+            self.skipped_note = service.skipped_summary(self.store.skipped()) if self.files == 0 else ""
             self.query_one(PyramidTree).refresh_from_cache()
             self.show_detail(self.selected_id())
             self.update_status()
@@ -404,6 +407,10 @@ class CockpitApp(App):
         if self.last_change:
             status.append(f", last change {self.last_change}")
         status.append(f", {pending} pending" if pending else "")
+        if self.files == 0 and self.skipped_note:  # an empty pyramid says why
+            status.append(f"  ·  {self.skipped_note}: see `cockpit summarize --show-skipped`", style="bold")
+        if self.cache_notice:
+            status.append(f"  ·  read-only repository: cache in {self.cache_path}")
         self.query_one("#status", Static).update(status)
 
     def on_unmount(self) -> None:

@@ -172,8 +172,8 @@ class TransfuseForm(JobForm):
         return donor
 
     def plan(self, store: Store, values: dict[str, str]) -> str:
-        from cockpit.jobs.factory import open_store, refresh_pyramid
         from cockpit.jobs import transfuse
+        from cockpit.jobs.factory import open_store, refresh_pyramid
 
         donor = self._donor(values)
         donor_store = open_store(donor)
