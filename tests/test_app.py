@@ -76,6 +76,8 @@ async def test_tree_lists_the_pyramid_with_summaries_and_token_counts(built_repo
         weather = next(line for line in lines if line.startswith("weather/"))
         assert "Forecast fetching and caching" in weather  # its short summary
         assert weather.split()[1].isdigit()  # and its token count, which a narrow pane never cuts
+        assert lines[0].split()[2] == "tokens" and "tokens" not in weather  # the unit, said once
+        assert "tokens" in str(app.query_one(PyramidTree).tooltip)
 
 
 async def test_navigate_open_and_go_up(built_repo):

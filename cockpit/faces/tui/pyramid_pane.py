@@ -51,6 +51,7 @@ class PyramidTree(Tree[str]):
         self.shown: dict[str, tuple] = {}  # id -> (node version, stale) its label was drawn from
         self.guide_depth = 2
         self.show_root = True
+        self.tooltip = "Each row: name, the tokens of its source (tiktoken), its 8-word summary"
 
     def on_mount(self) -> None:
         self.load_children(self.root)
@@ -152,7 +153,8 @@ class PyramidTree(Tree[str]):
             label.append(" ●", style=f"bold {colours.get('warning', 'yellow')}")
         tokens = (row.get("tokens") or [None] * 8)[7]
         if tokens is not None:  # before the summary: a narrow pane cuts the summary, never the count
-            label.append(f"  {short_count(tokens)}", style=colours.get("accent", "cyan"))
+            unit = " tokens" if kind == "repo" else ""  # the unit once, on the top row: every count is one
+            label.append(f"  {short_count(tokens)}{unit}", style=colours.get("accent", "cyan"))
         summaries = row.get("summaries") or []
         if summaries and summaries[ROW_SUMMARY] and summaries[ROW_SUMMARY].lower() != row["name"].lower():
             label.append(f"  {summaries[ROW_SUMMARY]}", style=f"italic {colours.get('secondary', '')}")
