@@ -375,6 +375,20 @@ async def test_an_empty_pyramid_and_a_cache_kept_elsewhere_say_so_in_the_status_
         assert "2 files skipped (2 binary)" in status and f"read-only repository: cache in {cache}" in status
 
 
+async def test_at_80_columns_the_burn_strip_keeps_todays_spend_whole(built_repo):
+    from test_agents import assistant, lines, session_file
+
+    claude = Path(os.environ["CLAUDE_CONFIG_DIR"])
+    session_file(claude, "/home/dev/src/shop", "sess-1").write_text(lines(assistant(
+        "m1", "r1", time.time() - 30, "sess-1", "/home/dev/src/shop", inp=100, out=2_000, read=50_000)))
+    app = make_app(built_repo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        today = app.query_one("#burn-today")
+        await wait_for(pilot, lambda: "agents $" in shown(today), seconds=10)
+        assert today.region.right <= 80 and shown(today).endswith("today")
+        assert not app.query_one("#burn-sparkline").display or not app.query_one("#burn-sparkline").region.area
+
+
 async def test_an_agent_working_in_another_terminal_moves_the_burn_within_two_seconds(built_repo):
     from test_agents import assistant, lines, session_file
 

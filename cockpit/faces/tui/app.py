@@ -58,7 +58,7 @@ POLL_SECONDS = 1.0  # jobs and spend; a spend recorded by another process shows 
 DEFAULT_DAILY_BUDGET = 5.0  # USD shown against when the repo's config sets none
 DEFAULT_VIEW = {"repo": "64", "dir": "32", "file": "32"}  # symbols open at 16 words
 BUILD_NICENESS = 10  # the priority the app's child processes give up, so the screen stays quick
-NARROW, MEDIUM = 110, 150  # terminal widths below which the layout drops what it can
+SMALL, NARROW, MEDIUM = 90, 110, 150  # terminal widths below which the layout drops what it can
 LLM_SETTLE_SECONDS = 30.0  # with a key: quiet time after edits before Claude re-summarizes them
 DETAIL_DELAY = 0.06  # seconds the tree cursor rests before the detail pane follows
 
@@ -175,6 +175,7 @@ class CockpitApp(App):
             gc.freeze()
 
     def on_resize(self) -> None:
+        self.set_class(self.size.width < SMALL, "small")
         self.set_class(self.size.width < NARROW, "narrow")
         self.set_class(self.size.width < MEDIUM, "medium")
 
