@@ -28,7 +28,7 @@ try:
 except ImportError:  # no advisory locks here: builds are still safe, only no longer exclusive
     fcntl = None
 
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]  # (files done, files[, bytes done, bytes])
 WAIT_POLL_SECONDS = 0.2
 
 
@@ -74,9 +74,9 @@ def refresh(root: str, store: Store, config: Config, progress: Progress | None =
             workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = (),
             job: Job | None = None) -> BuildStats:
     """Bring the pyramid up to date (only what changed is rebuilt); `progress(done, total)` as it goes."""
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, *done_and_total_bytes: int) -> None:
         if progress:
-            progress(done, total)
+            progress(done, total, *done_and_total_bytes)
         if job:
             job.progress(done, total)
 

@@ -178,3 +178,19 @@ def test_a_read_only_repository_says_where_its_cache_is(sample_repo, monkeypatch
     notes = [line for line in result.output.splitlines() if "read-only" in line]
     assert len(notes) == 1 and str(tmp_path / "user-cache") in notes[0]
     assert not (sample_repo / ".cockpit").exists()
+
+
+def test_the_progress_estimate_follows_bytes_not_files(sample_repo, tmp_path):
+    from cache.store import Store
+    from cockpit.core.pyramid import build
+    from cockpit.faces.cli import _progress_bar
+
+    calls = []
+    build(str(sample_repo), Store(tmp_path / "c.sqlite", str(sample_repo)), workers=1,
+          progress=lambda *args: calls.append(args))
+    sizes = sum(p.stat().st_size for p in sample_repo.rglob("*") if p.is_file() and ".cockpit" not in p.parts)
+    assert calls[0] == (0, 5, 0, sizes) and calls[-1] == (5, 5, sizes, sizes)
+    with _progress_bar(True) as update:  # one big file of ten done: 90% of the work, not 10%
+        update(1, 10, 900, 1000)
+        task = update.__self__.progress.tasks[0]
+        assert task.percentage == 90 and task.fields["files"] == "1/10"

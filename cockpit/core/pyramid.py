@@ -308,40 +308,46 @@ def merkle_hash(children: list[dict]) -> str:
 # --- the build ------------------------------------------------------------------------
 
 
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]  # (files done, files, bytes done, bytes)
 
 
-def _build_one(job: tuple[str, str, str | None]) -> EncodedFile | None:
-    root, path, lang = job
+def _build_one(job: tuple[str, str, str | None, int]) -> tuple[EncodedFile | None, int]:
+    """A file built, and its size (what progress counts)."""
+    root, path, lang, size = job
     try:
         with open(os.path.join(root, path), "rb") as fh:
             data = fh.read()
     except OSError:
-        return None  # gone since the scan: the next build removes it
-    return encode_file(*build_file(path, data, lang))
+        return None, size  # gone since the scan: the next build removes it
+    return encode_file(*build_file(path, data, lang)), size
 
 
 def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Progress | None):
-    """Outline and summarize files, on every core when there are enough of them."""
-    # Largest first, so that no big file is left running alone at the end.
+    """Outline and summarize files, on every core when there are enough of them. Progress is reported
+    as (files done, files, bytes done, bytes): time goes with bytes, so an estimate of what is left
+    should too (the largest files come first)."""
     # Largest first: no big file is left running alone on one core at the end.
-    jobs = [(root, e.path, e.lang) for e in sorted(entries, key=lambda e: (-e.size, e.path))]
-    total = len(jobs)
+    jobs = [(root, e.path, e.lang, e.size) for e in sorted(entries, key=lambda e: (-e.size, e.path))]
+    total, total_bytes = len(jobs), sum(job[3] for job in jobs)
+    done_bytes = 0
     if progress:
-        progress(0, total)
+        progress(0, total, 0, total_bytes)
     if workers <= 1 or total < PARALLEL_THRESHOLD:
-        for done, job in enumerate(jobs, 1):
-            yield _build_one(job)
-            if progress:
-                progress(done, total)
-        return
-    tokens.encoding()  # load the vocabulary once, before forking, so workers share it
-    start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with multiprocessing.get_context(start_method).Pool(workers, initializer=_die_with_parent) as pool:
-        for done, result in enumerate(pool.imap_unordered(_build_one, jobs, chunksize=4), 1):
+        results = map(_build_one, jobs)
+    else:
+        tokens.encoding()  # load the vocabulary once, before forking, so workers share it
+        start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        pool = multiprocessing.get_context(start_method).Pool(workers, initializer=_die_with_parent)
+        results = pool.imap_unordered(_build_one, jobs, chunksize=4)
+    try:
+        for done, (result, size) in enumerate(results, 1):
             yield result
+            done_bytes += size
             if progress:
-                progress(done, total)
+                progress(done, total, done_bytes, total_bytes)
+    finally:
+        if workers > 1 and total >= PARALLEL_THRESHOLD:
+            pool.terminate()
 
 
 def _die_with_parent() -> None:

@@ -824,7 +824,8 @@ def _write(text: str, out: str | None) -> None:
 
 
 class _progress_bar:
-    """A rich progress bar on stderr (files done / total, ETA), or nothing when not on a terminal."""
+    """A rich progress bar on stderr (files done / total, ETA), or nothing when not on a terminal.
+    The bar and its estimate follow bytes, which is what parsing takes time over; the count is files."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -835,22 +836,23 @@ class _progress_bar:
         if not self.enabled:
             return None
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("summarizing"), BarColumn(), MofNCompleteColumn(), TextColumn("files · ETA"),
+            TextColumn("summarizing"), BarColumn(), TextColumn("{task.fields[files]} files · ETA"),
             TimeRemainingColumn(), console=Console(stderr=True), transient=True,
         )
         self.progress.start()
-        self.task = self.progress.add_task("build", total=None)
+        self.task = self.progress.add_task("build", total=None, files="")
         self._last = 0.0
         return self.update
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, done_bytes: int | None = None, total_bytes: int | None = None) -> None:
         now = time.monotonic()
         if done == total or now - self._last > 0.05:
             self._last = now
-            self.progress.update(self.task, completed=done, total=total)
+            completed, whole = (done_bytes, total_bytes) if total_bytes else (done, total)
+            self.progress.update(self.task, completed=completed, total=whole, files=f"{done:,}/{total:,}")
 
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
