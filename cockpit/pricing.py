@@ -112,7 +112,7 @@ def _price(name: str, fields: dict, source: str) -> Price:
         return Price(**known, **rest, batch_discount=fields.get("batch_discount") or 0.0,
                      long_context_above=(long_context or {}).get("above"),
                      long_context={k: v for k, v in (long_context or {}).items() if k in FIELDS} or None,
-                     source=fields.get("from") and f"{source} ({fields['from']})" or source)
+                     source=fields.get("from") and f"{source} (LiteLLM entries: {fields['from']})" or source)
     except TypeError as exc:
         raise PricingError(f"{source}: model {name!r}: {exc}") from None
 
@@ -129,9 +129,11 @@ class Pricing:
         models: dict[str, dict] = {}
         sources: dict[str, str] = {}
         for label, source in price_files(path):
-            for name, fields in read_file(source)["models"].items():
+            data = read_file(source)
+            origin = ", ".join(str(data[k]) for k in ("source", "generated") if data.get(k))
+            for name, fields in data["models"].items():
                 models[name] = fields
-                sources[name] = label
+                sources[name] = f"{label} file {source}" + (f": {origin}" if origin else "")
         return cls(models, sources)
 
     def price(self, model: str) -> Price | None:

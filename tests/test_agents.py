@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from cockpit import tokens
 from cockpit.agents import HEAD_BYTES, AgentBurn, daily_budget, default_db_path, record_served
 from cockpit.cli import main
+from cockpit.pricing import canonical
 
 SONNET = "claude-sonnet-4-5-20250929"  # $3 in, $15 out, $3.75 / $6 cache write 5m / 1h, $0.30 cache read
 OPUS = "claude-opus-4-6"  # $5, $25, $6.25 / $10, $0.50
@@ -114,13 +115,13 @@ def test_totals_and_costs_by_session_model_project_and_day(burn, claude_dir):
     assert (a1.messages, a1.input_tokens, a1.output_tokens, a1.cache_write_tokens, a1.cache_read_tokens) == \
         (2, 20, 3_500, 24_000, 240_000)
     assert a1.cost_usd == pytest.approx(MSG1 + MSG2) and a1.unpriced == 0
-    assert a1.project == "/home/u/alpha" and a1.models == (SONNET, OPUS)  # costliest first
+    assert a1.project == "/home/u/alpha" and a1.models == (canonical(SONNET), OPUS)  # costliest first
     assert (a1.first_seen, a1.last_seen) == (pytest.approx(T0 + 60), pytest.approx(T0 + 120))
     assert b1.cost_usd == pytest.approx(MSG3) and b1.unpriced == 1 and b1.input_tokens == 1_030
 
     report = burn.report(since=None, by="model", now=now)
     models = by_key(report)
-    assert models[SONNET].cost_usd == pytest.approx(MSG1 + MSG3) and models[SONNET].sessions == 2
+    assert models[canonical(SONNET)].cost_usd == pytest.approx(MSG1 + MSG3) and models[canonical(SONNET)].sessions == 2
     assert models[OPUS].cost_usd == pytest.approx(MSG2)
     mystery = models["claude-mystery-9"]
     assert (mystery.input_tokens, mystery.output_tokens, mystery.cost_usd, mystery.unpriced) == (1_000, 100, 0.0, 1)
@@ -415,7 +416,7 @@ def test_burn_json_has_the_same_figures(claude_dir):
     assert data["budget"]["daily_usd"] == 50.0
     assert set(data["rate"]) >= {"window", "tokens_per_minute", "usd_per_hour"}
     assert data["refresh"]["records"] == 4 and data["skipped"]["not_json"] == 0
-    assert data["served"] == {"answers": 0, "tokens": 0, "agent_input_tokens": 0, "by_root": []}
+    assert data["served"] == {"answers": 0, "tokens": 0, "agent_input_tokens": 0, "share": None, "by_root": []}
 
 
 def test_burn_without_sessions_says_where_it_looked(claude_dir):
@@ -475,9 +476,11 @@ def test_context_and_zoom_answers_are_recorded_and_shown_beside_the_agents_input
     assert projects[f"{root}/weather"]["served_tokens"] == served  # the repo is a parent of the session's cwd
     assert projects["/elsewhere"]["served_tokens"] == 0
     assert data["served"]["tokens"] == served and data["served"]["answers"] == 2
-    assert data["served"]["agent_input_tokens"] == 100 + 1_000 + 5_000
+    assert data["served"]["agent_input_tokens"] == 100 + 1_000  # new input: cache reads re-read earlier turns
+    assert data["served"]["share"] == min(1.0, served / 1_100)
     table = CliRunner().invoke(main, ["burn", "--by", "project"]).output
-    assert f"context served by cockpit: {served:,} tokens in 2 answers" in table
+    assert f"context served by cockpit: {served:,} tokens in 2 answers, {min(1.0, served / 1_100):.1%} of the 1,100 " \
+        "new input tokens" in table
 
 
 def test_recording_never_fails_the_answer(sample_repo, tmp_path, monkeypatch, capsys):
