@@ -93,12 +93,20 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 _USAGE_COLUMNS = ("message_id", "request_id", "ts", "session", "project", "model", "input_tokens", "output_tokens",
                   "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens", "cost_usd", "logged_cost", "path",
                   "origin")
-# A message in two files (a resumed session copies its history) belongs to the file whose first message
-# is earlier (the path breaks a tie, as ccusage breaks it).
+# A message logged twice keeps its most complete usage (a response's first content blocks may carry
+# partial counts), and belongs to the file whose first message is earlier (a resumed session copies its
+# history, timestamps and all; the path breaks a tie). Both as ccusage decides them.
+_MORE = ("excluded.input_tokens + excluded.output_tokens + excluded.cache_write_tokens + excluded.cache_read_tokens"
+         " > usage.input_tokens + usage.output_tokens + usage.cache_write_tokens + usage.cache_read_tokens")
+_EARLIER = "(excluded.origin, excluded.path) < (usage.origin, usage.path)"
 _INSERT = (f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_USAGE_COLUMNS))}) "
-           "ON CONFLICT (message_id, request_id) DO UPDATE SET session = excluded.session, project = excluded.project, "
-           "path = excluded.path, origin = excluded.origin "
-           "WHERE (excluded.origin, excluded.path) < (usage.origin, usage.path)")
+           "ON CONFLICT (message_id, request_id) DO UPDATE SET "
+           + ", ".join(f"{c} = CASE WHEN {_MORE} THEN excluded.{c} ELSE usage.{c} END"
+                       for c in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                                 "cache_read_tokens", "cost_usd", "logged_cost")) + ", "
+           + ", ".join(f"{c} = CASE WHEN {_EARLIER} THEN excluded.{c} ELSE usage.{c} END"
+                       for c in ("session", "project", "path", "origin"))
+           + f" WHERE {_MORE} OR {_EARLIER}")
 # What a message costs in each mode: `costUSD` as logged (older Claude Code wrote it), or from the tokens.
 _COST = {"auto": "coalesce(logged_cost, cost_usd)", "calculate": "cost_usd", "display": "logged_cost"}
 _TOKEN_INTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
