@@ -10,7 +10,7 @@ This module keeps an incremental index of those records in a per-user SQLite fil
 `cockpit.pricing` under the model's canonical name (a model without a price keeps its tokens and a NULL
 cost, never a guess), and answers spend questions over the files under its projects dirs only. Like
 ccusage, a message's cost in mode `auto` is the `costUSD` older Claude Code logged, else computed from
-its tokens; `calculate` always computes it, `display` shows only the logged one. The same file holds a
+its tokens; `calculate` always computes it, `display` shows only the logged one ($0 without one). The same file holds a
 `served` table: one row per answer Cockpit gave (`context`, `zoom`, ...), with the tokens served, so
 that a project's served context can be shown beside what its agents took in.
 
@@ -108,7 +108,7 @@ _INSERT = (f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({', '.join(
                        for c in ("session", "project", "path", "origin"))
            + f" WHERE {_MORE} OR {_EARLIER}")
 # What a message costs in each mode: `costUSD` as logged (older Claude Code wrote it), or from the tokens.
-_COST = {"auto": "coalesce(logged_cost, cost_usd)", "calculate": "cost_usd", "display": "logged_cost"}
+_COST = {"auto": "coalesce(logged_cost, cost_usd)", "calculate": "cost_usd", "display": "coalesce(logged_cost, 0.0)"}
 _TOKEN_INTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 

@@ -542,7 +542,7 @@ def spend(since, by, fmt, root, cache):
                    "$CLAUDE_CONFIG_DIR, else ~/.claude).")
 @click.option("--mode", type=click.Choice(["auto", "calculate", "display"]), default="auto", show_default=True,
               help="Cost of a record: the costUSD it logged, else from its tokens (auto); always from its tokens "
-                   "(calculate); only the logged one (display).")
+                   "(calculate); only the logged one, else $0 (display).")
 def burn(live, since, by, fmt, budget, claude_dirs, mode):
     """What coding agents (Claude Code) spend, from their session logs: tokens and cost per session, model,
     project or day, the rate now, the 5-hour block, the daily budget, and the context Cockpit served.
