@@ -17,6 +17,7 @@ those beyond the threshold (200k for most models) cost the long-context rate.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -50,6 +51,7 @@ class PricingError(Exception):
     """A price file that cannot be read or used: one line."""
 
 
+@functools.lru_cache(maxsize=4096)  # a log names a handful of models a million times
 def canonical(model: str) -> str:
     """The one name of a model, whatever wrote it.
 
@@ -83,6 +85,11 @@ class Price:
     long_context_above: int | None = None
     long_context: dict | None = None
     source: str = ""
+
+    @functools.cached_property
+    def rates(self) -> tuple:
+        """The rates of FIELDS, in order."""
+        return tuple(self.rate(name) for name in FIELDS)
 
     def rate(self, name: str) -> float | None:
         value = getattr(self, name)
@@ -122,6 +129,7 @@ class Pricing:
         sources = sources or {}
         self.models = {canonical(name): _price(name, fields, sources.get(name, "given"))
                        for name, fields in models.items()}
+        self._known: dict[str, Price] = {}  # names as written, once found
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Pricing:
@@ -141,17 +149,21 @@ class Pricing:
 
     def cost(self, model: str, usage: dict, batched: bool = False) -> float | None:
         """USD for one call's usage (ledger token fields), or None when the model is unpriced."""
-        p = self.price(model)
+        p = self._known.get(model) or self.price(model)
         if p is None:
             return None
+        self._known[model] = p
         write_1h = usage.get("cache_write_1h_tokens") or 0
-        tokens = {"input": usage.get("input_tokens") or 0, "output": usage.get("output_tokens") or 0,
-                  "cache_write_5m": (usage.get("cache_write_tokens") or 0) - write_1h, "cache_write_1h": write_1h,
-                  "cache_read": usage.get("cache_read_tokens") or 0}
-        parts = [p.field_cost(name, n) for name, n in tokens.items() if n]
-        if None in parts:
-            return None
-        dollars = sum(parts)
+        tokens = (usage.get("input_tokens") or 0, usage.get("output_tokens") or 0,
+                  (usage.get("cache_write_tokens") or 0) - write_1h, write_1h, usage.get("cache_read_tokens") or 0)
+        rates = p.rates
+        if None not in rates and (p.long_context_above is None or max(tokens) <= p.long_context_above):
+            dollars = sum(n * rate for n, rate in zip(tokens, rates)) / 1e6  # the common case, kept cheap
+        else:
+            parts = [p.field_cost(name, n) for name, n in zip(FIELDS, tokens) if n]
+            if None in parts:
+                return None
+            dollars = sum(parts)
         return dollars * (1 - p.batch_discount) if batched else dollars
 
     def estimate(self, model: str, cached_tokens: int, input_tokens: int, max_tokens: int,
