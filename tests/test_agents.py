@@ -562,3 +562,38 @@ def test_burn_failures_are_one_line(claude_dir):
     result = burn_cli()
     assert result.exit_code == 1
     assert result.output.startswith("cockpit: error: agent index") and len(result.output.splitlines()) == 1
+
+
+def test_an_index_from_an_older_cockpit_is_read_again_and_keeps_what_was_served(tmp_path, claude_dir):
+    db = tmp_path / "agents.sqlite"
+    old = sqlite3.connect(db)
+    old.executescript("CREATE TABLE usage (message_id TEXT, request_id TEXT, model TEXT);"
+                      "INSERT INTO usage VALUES ('gone', 'gone', 'claude-sonnet-4-5-20250929');"
+                      "CREATE TABLE files (path TEXT PRIMARY KEY, dev INTEGER);"
+                      "CREATE TABLE served (ts REAL NOT NULL, client TEXT NOT NULL, root TEXT NOT NULL, "
+                      "tool TEXT NOT NULL, tokens INTEGER NOT NULL);"
+                      "INSERT INTO served VALUES (1.0, 'cli', '/w/p', 'context', 120); PRAGMA user_version = 1;")
+    old.close()
+    session_file(claude_dir, "/w/p", "s1").write_text(lines(assistant("m1", "r1", T0, "s1", "/w/p", SONNET, 10, 20)))
+    with AgentBurn(db, [claude_dir]) as burn:
+        assert burn.refresh().records == 1
+        report = burn.report(None, "model", now=T0 + 60)
+        assert [row.key for row in report.rows] == ["claude-sonnet-4-5"]
+        assert [(s.root, s.tokens) for s in burn.served(None, now=T0)] == [("/w/p", 120)]
+
+
+def test_rows_are_priced_again_when_the_prices_change(tmp_path, claude_dir, monkeypatch):
+    session_file(claude_dir, "/w/p", "s1").write_text(lines(
+        assistant("m1", "r1", T0, "s1", "/w/p", "claude-mystery-9", 1_000_000, 0),
+        assistant("m2", "r2", T0, "s1", "/w/p", SONNET, 1_000, 0)))
+    db = tmp_path / "agents.sqlite"
+    with AgentBurn(db, [claude_dir]) as burn:
+        burn.refresh()
+        assert burn.report(None, "session", now=T0).total.unpriced == 1
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps({"models": {"claude-mystery-9": {"input": 2, "output": 4},
+                                          "claude-sonnet-4-5": {"input": 30, "output": 150}}}))
+    monkeypatch.setenv("COCKPIT_PRICING", str(own))
+    with AgentBurn(db, [claude_dir]) as burn:
+        total = burn.report(None, "session", now=T0).total
+    assert total.unpriced == 0 and total.cost_usd == pytest.approx(2 + 1_000 * 30 / 1e6)
