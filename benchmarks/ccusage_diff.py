@@ -50,7 +50,7 @@ def run_ccusage(command: list[str], report: str, config_dir: Path, mode: str, tz
     if report == "daily":
         args.append("--breakdown")
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(config_dir), "TZ": tz, "NO_COLOR": "1"}
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600, check=False)
     if done.returncode:
         sys.exit(f"error: {' '.join(args)} failed: {(done.stderr or done.stdout).strip()[-400:]}")
     return json.loads(done.stdout)

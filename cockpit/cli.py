@@ -547,7 +547,6 @@ def burn(live, since, by, fmt, budget, claude_dirs, mode):
     """What coding agents (Claude Code) spend, from their session logs: tokens and cost per session, model,
     project or day, the rate now, the 5-hour block, the daily budget, and the context Cockpit served.
 
-    \b
     Context served: the tokens of Cockpit's answers (context, zoom, MCP tools) for repositories the
     report's agents worked in, as a share of those agents' new input in the same window (input tokens
     and cache writes; cache reads re-read earlier turns and are left out). It is at most 100%: more
