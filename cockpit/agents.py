@@ -10,9 +10,9 @@ This module keeps an incremental index of those records in a per-user SQLite fil
 `cockpit.pricing` under the model's canonical name (a model without a price keeps its tokens and a NULL
 cost, never a guess), and answers spend questions over the files under its projects dirs only. Like
 ccusage, a message's cost in mode `auto` is the `costUSD` older Claude Code logged, else computed from
-its tokens; `calculate` always computes it, `display` shows only the logged one ($0 without one). The same file holds a
-`served` table: one row per answer Cockpit gave (`context`, `zoom`, ...), with the tokens served, so
-that a project's served context can be shown beside what its agents took in.
+its tokens; `calculate` always computes it, `display` shows only the logged one ($0 without one). The
+same file holds a `served` table: one row per answer Cockpit gave (`context`, `zoom`, ...), with the
+tokens served, so that a project's served context can be shown beside what its agents took in.
 
 Public API, cheap enough to call every 1-2 s from one worker thread (the connection is opened with
 `check_same_thread=False` and guarded by a lock, so the thread may change between calls)::
@@ -432,10 +432,14 @@ class AgentBurn:
         """Where session files are looked for (a given dir's `projects/` once it exists)."""
         return projects_dirs(self._given) if self._given is not None else self._default_dirs
 
+    def _prefixes(self) -> tuple[str, ...]:
+        """What the paths of this instance's session files start with (other dirs share the index)."""
+        return tuple(str(d).rstrip(os.sep) + os.sep for d in self.projects_dirs)
+
     def _scope(self) -> tuple[str, list]:
         """SQL (and its parameters) true for rows read from files under the projects dirs: a report covers
         those, whatever else the per-user index holds."""
-        prefixes = [str(d).rstrip(os.sep) + os.sep for d in self.projects_dirs]
+        prefixes = self._prefixes()
         if not prefixes:
             return "0", []
         bound = chr(ord(os.sep) + 1)
@@ -483,7 +487,8 @@ class AgentBurn:
                     stats.files_unreadable += 1
                     continue
                 updates[path] = state
-            gone = [path for path in self._files if path not in files]
+            mine = self._prefixes()
+            gone = [path for path in self._files if path not in files and path.startswith(mine)]
             stats.files_forgotten = len(gone)
             if not (rows or updates or gone):  # the common case when polled: no write transaction
                 stats.seconds = time.perf_counter() - started
@@ -773,7 +778,9 @@ class AgentBurn:
     def skipped(self) -> dict[str, int]:
         """Lines skipped, by reason, in the session files as read so far."""
         with self._lock:
-            return {kind: sum(s.counts[kind] for s in self._files.values()) for kind in SKIP_KINDS}
+            mine = self._prefixes()
+            return {kind: sum(s.counts[kind] for path, s in self._files.items() if path.startswith(mine))
+                    for kind in SKIP_KINDS}
 
     def snapshot(self, since: float | str | None = "today", by: str = "session", daily: float | None = None,
                  now: float | None = None) -> Snapshot:

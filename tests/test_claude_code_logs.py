@@ -130,6 +130,9 @@ def test_the_report_covers_only_the_dirs_it_was_given(logs, tmp_path):
     table = CliRunner().invoke(main, ["burn", "--since", "all", "--claude-dir", str(other)]).output
     assert table.startswith("agent usage, all time, by session (1 session files)")
     assert S1[:8] not in table
+    with AgentBurn(roots=[logs]) as burn:  # reading the other dir forgot none of these files
+        stats = burn.refresh()
+    assert (stats.files_read, stats.files_unchanged, stats.files_forgotten) == (0, 5, 0)
 
 
 def test_a_copied_message_stays_in_the_earlier_session_whichever_file_is_read_first(logs, tmp_path):
