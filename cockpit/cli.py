@@ -560,10 +560,12 @@ def burn(live, since, by, fmt, budget, claude_dirs, mode):
         raise click.BadParameter(str(exc), param_hint="--since") from None
     if live and fmt == "json":
         raise click.UsageError("--live redraws a table: leave out --format json")
+    from cockpit.pricing import PricingError
+
     try:
         daily = daily_budget(budget)
         tracker = AgentBurn(roots=claude_dirs or None, mode=mode)
-    except AgentsError as exc:
+    except (AgentsError, PricingError) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise Failure(f"agent index: {exc.strerror or exc}") from None

@@ -73,8 +73,9 @@ def canonical(model: str) -> str:
 @dataclass(frozen=True)
 class Price:
     """USD per million tokens. `cache_write_1h` None: the data has no 1-hour rate, and 1-hour writes cost
-    the 5-minute rate; another rate None: tokens of that kind leave the call unpriced. `long_context`: the rates (FIELDS, each may be None) for a field's tokens beyond
-    `long_context_above` in one request. `batch_discount`: the share taken off for Message Batches."""
+    the 5-minute rate; another rate None: tokens of that kind leave the call unpriced. `long_context`: the
+    rates (FIELDS, each may be None) for a field's tokens beyond `long_context_above` in one request.
+    `batch_discount`: the share taken off for Message Batches."""
 
     input: float
     output: float
@@ -115,6 +116,9 @@ def _price(name: str, fields: dict, source: str) -> Price:
         raise PricingError(f"{source}: model {name!r} has no {exc.args[0]!r} price") from None
     rest = {k: fields.get(k) for k in ("cache_write_5m", "cache_write_1h", "cache_read")}
     long_context = fields.get("long_context") or None
+    numbers = [*known.values(), *rest.values(), fields.get("batch_discount"), *(long_context or {}).values()]
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0) for v in numbers):
+        raise PricingError(f"{source}: model {name!r}: prices must be numbers of USD per million tokens")
     try:
         return Price(**known, **rest, batch_discount=fields.get("batch_discount") or 0.0,
                      long_context_above=(long_context or {}).get("above"),

@@ -129,3 +129,11 @@ def test_a_user_file_overrides_and_bad_input_is_one_line(tmp_path, monkeypatch):
     assert unknown.exit_code == 1 and "'claude-mystery-9' has no price" in unknown.output
     missing = runner.invoke(main, ["pricing", "update", "--from", str(tmp_path / "nope.json")])
     assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_a_price_that_is_not_a_number_is_refused_in_one_line(tmp_path, monkeypatch):
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"models": {"claude-opus-4-8": {"input": "cheap", "output": 2}}}))
+    monkeypatch.setenv("COCKPIT_PRICING", str(own))
+    with pytest.raises(PricingError, match="prices must be numbers"):
+        Pricing.load()
