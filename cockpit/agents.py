@@ -648,11 +648,12 @@ class AgentBurn:
         day = "date(ts, 'unixepoch', 'localtime')" if by == "day" else "NULL"
         scope, params = self._scope()
         window = [start if start is not None else float("-inf")]
-        parts = self._query(
+        grouped_by_file = self._query(
             f"SELECT session, project, model, {day}, count(*), sum(input_tokens), sum(output_tokens), "
             f"sum(cache_write_tokens), sum(cache_read_tokens), total({self._cost}), sum({self._cost} IS NULL), "
-            f"min(ts), max(ts) FROM usage WHERE ts >= ? AND {scope} GROUP BY 1, 2, 3, 4", window + params)
-        (files,), = self._query(f"SELECT count(DISTINCT path) FROM usage WHERE ts >= ? AND {scope}", window + params)
+            f"min(ts), max(ts), path FROM usage WHERE ts >= ? AND {scope} GROUP BY 1, 2, 3, 4, 14", window + params)
+        files = len({part[-1] for part in grouped_by_file})
+        parts = [part[:-1] for part in grouped_by_file]
         index = {"session": 0, "model": 2, "project": 1, "day": 3}[by]
         grouped: dict[str, list[tuple]] = {}
         for part in parts:
