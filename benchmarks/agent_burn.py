@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cockpit.spend.agents import AgentBurn
 
 TARGETS = {"first import": 10.0, "refresh after 100 new records": 0.100}
-MODELS = ["claude-sonnet-4-5-20250929"] * 6 + ["claude-opus-4-6"] * 3 + ["claude-haiku-4-5-20251001"]
+MODELS = ["claude-opus-4-8"] * 5 + ["claude-sonnet-5"] * 2 + ["claude-opus-4-8[1m]", "claude-sonnet-4-5-20250929",
+          "claude-haiku-4-5-20251001"]
 WORDS = ["the", "parser", "cache", "test", "fails", "when", "a", "token", "spans", "two", "chunks", "so", "we",
          "read", "the", "buffer", "again", "and", "check", "offsets", "def", "class", "return", "import", "self",
          "value", "error", "file", "line"]

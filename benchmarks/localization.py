@@ -42,10 +42,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cache.store import Store  # noqa: E402
-from summarizers import tokens  # noqa: E402
 from cockpit.core.context import build_context, rank_files  # noqa: E402
 from cockpit.core.graph import file_graph, pagerank  # noqa: E402
 from cockpit.core.pyramid import build  # noqa: E402
+from summarizers import tokens  # noqa: E402
 
 METHODS = ("cockpit-json", "cockpit-md", "bm25", "graph")  # contexts
 RANKERS = {"cockpit": "cockpit-json", "bm25": "bm25", "graph": "graph"}  # cockpit's ranking is the same in both formats

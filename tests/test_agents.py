@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from cockpit.faces.cli import main
 from cockpit.spend.agents import HEAD_BYTES, AgentBurn, daily_budget, default_db_path, record_served
+from cockpit.spend.pricing import canonical
 from summarizers import tokens
 
 SONNET = "claude-sonnet-4-5-20250929"  # $3 in, $15 out, $3.75 / $6 cache write 5m / 1h, $0.30 cache read
@@ -114,13 +115,13 @@ def test_totals_and_costs_by_session_model_project_and_day(burn, claude_dir):
     assert (a1.messages, a1.input_tokens, a1.output_tokens, a1.cache_write_tokens, a1.cache_read_tokens) == \
         (2, 20, 3_500, 24_000, 240_000)
     assert a1.cost_usd == pytest.approx(MSG1 + MSG2) and a1.unpriced == 0
-    assert a1.project == "/home/u/alpha" and a1.models == (SONNET, OPUS)  # costliest first
+    assert a1.project == "/home/u/alpha" and a1.models == (canonical(SONNET), OPUS)  # costliest first
     assert (a1.first_seen, a1.last_seen) == (pytest.approx(T0 + 60), pytest.approx(T0 + 120))
     assert b1.cost_usd == pytest.approx(MSG3) and b1.unpriced == 1 and b1.input_tokens == 1_030
 
     report = burn.report(since=None, by="model", now=now)
     models = by_key(report)
-    assert models[SONNET].cost_usd == pytest.approx(MSG1 + MSG3) and models[SONNET].sessions == 2
+    assert models[canonical(SONNET)].cost_usd == pytest.approx(MSG1 + MSG3) and models[canonical(SONNET)].sessions == 2
     assert models[OPUS].cost_usd == pytest.approx(MSG2)
     mystery = models["claude-mystery-9"]
     assert (mystery.input_tokens, mystery.output_tokens, mystery.cost_usd, mystery.unpriced) == (1_000, 100, 0.0, 1)
@@ -415,7 +416,7 @@ def test_burn_json_has_the_same_figures(claude_dir):
     assert data["budget"]["daily_usd"] == 50.0
     assert set(data["rate"]) >= {"window", "tokens_per_minute", "usd_per_hour"}
     assert data["refresh"]["records"] == 4 and data["skipped"]["not_json"] == 0
-    assert data["served"] == {"answers": 0, "tokens": 0, "agent_input_tokens": 0, "by_root": []}
+    assert data["served"] == {"answers": 0, "tokens": 0, "agent_input_tokens": 0, "share": None, "by_root": []}
 
 
 def test_burn_without_sessions_says_where_it_looked(claude_dir):
@@ -475,9 +476,11 @@ def test_context_and_zoom_answers_are_recorded_and_shown_beside_the_agents_input
     assert projects[f"{root}/weather"]["served_tokens"] == served  # the repo is a parent of the session's cwd
     assert projects["/elsewhere"]["served_tokens"] == 0
     assert data["served"]["tokens"] == served and data["served"]["answers"] == 2
-    assert data["served"]["agent_input_tokens"] == 100 + 1_000 + 5_000
+    assert data["served"]["agent_input_tokens"] == 100 + 1_000  # new input: cache reads re-read earlier turns
+    assert data["served"]["share"] == min(1.0, served / 1_100)
     table = CliRunner().invoke(main, ["burn", "--by", "project"]).output
-    assert f"context served by cockpit: {served:,} tokens in 2 answers" in table
+    assert f"context served by cockpit: {served:,} tokens in 2 answers, {min(1.0, served / 1_100):.1%} of the 1,100 " \
+        "new input tokens" in table
 
 
 def test_recording_never_fails_the_answer(sample_repo, tmp_path, monkeypatch, capsys):
@@ -559,3 +562,38 @@ def test_burn_failures_are_one_line(claude_dir):
     result = burn_cli()
     assert result.exit_code == 1
     assert result.output.startswith("cockpit: error: agent index") and len(result.output.splitlines()) == 1
+
+
+def test_an_index_from_an_older_cockpit_is_read_again_and_keeps_what_was_served(tmp_path, claude_dir):
+    db = tmp_path / "agents.sqlite"
+    old = sqlite3.connect(db)
+    old.executescript("CREATE TABLE usage (message_id TEXT, request_id TEXT, model TEXT);"
+                      "INSERT INTO usage VALUES ('gone', 'gone', 'claude-sonnet-4-5-20250929');"
+                      "CREATE TABLE files (path TEXT PRIMARY KEY, dev INTEGER);"
+                      "CREATE TABLE served (ts REAL NOT NULL, client TEXT NOT NULL, root TEXT NOT NULL, "
+                      "tool TEXT NOT NULL, tokens INTEGER NOT NULL);"
+                      "INSERT INTO served VALUES (1.0, 'cli', '/w/p', 'context', 120); PRAGMA user_version = 1;")
+    old.close()
+    session_file(claude_dir, "/w/p", "s1").write_text(lines(assistant("m1", "r1", T0, "s1", "/w/p", SONNET, 10, 20)))
+    with AgentBurn(db, [claude_dir]) as burn:
+        assert burn.refresh().records == 1
+        report = burn.report(None, "model", now=T0 + 60)
+        assert [row.key for row in report.rows] == ["claude-sonnet-4-5"]
+        assert [(s.root, s.tokens) for s in burn.served(None, now=T0)] == [("/w/p", 120)]
+
+
+def test_rows_are_priced_again_when_the_prices_change(tmp_path, claude_dir, monkeypatch):
+    session_file(claude_dir, "/w/p", "s1").write_text(lines(
+        assistant("m1", "r1", T0, "s1", "/w/p", "claude-mystery-9", 1_000_000, 0),
+        assistant("m2", "r2", T0, "s1", "/w/p", SONNET, 1_000, 0)))
+    db = tmp_path / "agents.sqlite"
+    with AgentBurn(db, [claude_dir]) as burn:
+        burn.refresh()
+        assert burn.report(None, "session", now=T0).total.unpriced == 1
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps({"models": {"claude-mystery-9": {"input": 2, "output": 4},
+                                          "claude-sonnet-4-5": {"input": 30, "output": 150}}}))
+    monkeypatch.setenv("COCKPIT_PRICING", str(own))
+    with AgentBurn(db, [claude_dir]) as burn:
+        total = burn.report(None, "session", now=T0).total
+    assert total.unpriced == 0 and total.cost_usd == pytest.approx(2 + 1_000 * 30 / 1e6)

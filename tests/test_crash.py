@@ -9,7 +9,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -187,18 +186,21 @@ def test_a_second_builder_follows_the_first_instead_of_building_again(tree, tmp_
 
     cache = tmp_path / "cache.sqlite"
     stats = {}
+    building = threading.Event()  # the first holds the lock and is under way
 
-    def build(name: str, wait: float) -> None:
-        time.sleep(wait)
+    def build(name: str, wait_for_first: bool) -> None:
+        if wait_for_first:
+            building.wait(60)
         store = Store(cache, str(tree))
         job = Jobs(store).create("summarize", name, {"root": str(tree)})
         with job.running():
-            stats[name] = service.refresh(str(tree), store, Config.load(str(tree)), workers=1, job=job)
+            stats[name] = service.refresh(str(tree), store, Config.load(str(tree)), workers=1, job=job,
+                                          progress=lambda *_: building.set())
         store.close()
 
     Store(cache, str(tree)).close()
-    first = threading.Thread(target=build, args=("first", 0.0))
-    second = threading.Thread(target=build, args=("second", 0.3))
+    first = threading.Thread(target=build, args=("first", False))
+    second = threading.Thread(target=build, args=("second", True))
     first.start(), second.start()
     first.join(), second.join()
     files = stats["first"].files_total

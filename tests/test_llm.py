@@ -291,7 +291,7 @@ def test_pricing_matches_dated_ids_and_never_guesses(tmp_path, monkeypatch):
              "cache_write_1h_tokens": 400_000, "cache_read_tokens": 1_000_000}
     assert pricing.cost("claude-haiku-4-5-20251001", usage) == pytest.approx(1 + 5 + 0.6 * 1.25 + 0.4 * 2 + 0.1)
     assert pricing.cost("claude-haiku-4-5", usage, batched=True) == pytest.approx((1 + 5 + 0.75 + 0.8 + 0.1) / 2)
-    assert pricing.cost("claude-sonnet-4-0", {"input_tokens": 1_000_000}) == pytest.approx(3)
+    assert pricing.cost("claude-sonnet-4-0", {"input_tokens": 100_000}) == pytest.approx(0.3)
     assert pricing.cost("claude-made-up", usage) is None
     own = tmp_path / "prices.json"
     own.write_text(json.dumps({"models": {"claude-made-up": {"input": 2, "output": 4, "cache_write_5m": 2.5,

@@ -304,8 +304,8 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Append every request and answer to FILE (JSONL).")
 def twin(host, port, latency_ms, script, log_path):
     """Run the Anthropic Messages API twin (for tests and key-less LLM runs). Ctrl-C stops."""
-    from cockpit.twin.script import Scenario, ScenarioError
     from cockpit.twin.server import serve
+    from cockpit.twin.server.script import Scenario, ScenarioError
 
     try:
         scenario = Scenario.load(script) if script else None
@@ -572,10 +572,19 @@ def spend(since, by, fmt, root, cache):
               help="Daily budget (default: agent_daily_budget in the user's cockpit.toml, else 1000).")
 @click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(file_okay=False),
               metavar="DIR",
-              help="Claude Code config or projects dir to read (repeatable; default: $CLAUDE_CONFIG_DIR, else ~/.claude).")
-def burn(live, since, by, fmt, budget, claude_dirs):
+              help="Claude Code config or projects dir to read and report on (repeatable; default: "
+                   "$CLAUDE_CONFIG_DIR, else ~/.claude).")
+@click.option("--mode", type=click.Choice(["auto", "calculate", "display"]), default="auto", show_default=True,
+              help="Cost of a record: the costUSD it logged, else from its tokens (auto); always from its tokens "
+                   "(calculate); only the logged one, else $0 (display).")
+def burn(live, since, by, fmt, budget, claude_dirs, mode):
     """What coding agents (Claude Code) spend, from their session logs: tokens and cost per session, model,
-    project or day, the rate now, the 5-hour block, the daily budget, and the context Cockpit served."""
+    project or day, the rate now, the 5-hour block, the daily budget, and the context Cockpit served.
+
+    Context served: the tokens of Cockpit's answers (context, zoom, MCP tools) for repositories the
+    report's agents worked in, as a share of those agents' new input in the same window (input tokens
+    and cache writes; cache reads re-read earlier turns and are left out). It is at most 100%: more
+    served than the agents took in means some answers went elsewhere."""
     from cockpit.spend.agents import AgentBurn, AgentsError, daily_budget
     from cockpit.spend.ledger import parse_since
 
@@ -585,10 +594,12 @@ def burn(live, since, by, fmt, budget, claude_dirs):
         raise click.BadParameter(str(exc), param_hint="--since") from None
     if live and fmt == "json":
         raise click.UsageError("--live redraws a table: leave out --format json")
+    from cockpit.spend.pricing import PricingError
+
     try:
         daily = daily_budget(budget)
-        tracker = AgentBurn(roots=claude_dirs or None)
-    except AgentsError as exc:
+        tracker = AgentBurn(roots=claude_dirs or None, mode=mode)
+    except (AgentsError, PricingError) as exc:
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise Failure(f"agent index: {exc.strerror or exc}") from None
@@ -632,7 +643,8 @@ def _burn_text(tracker, snap, stats) -> str:
         return (f"no Claude Code session files in {', '.join(map(str, tracker.projects_dirs))} "
                 "(set CLAUDE_CONFIG_DIR or pass --claude-dir)")
     when = "all time" if report.since is None else f"since {_when(report.since, snap.now)}"
-    lines = [f"agent usage, {when}, by {report.by} ({stats.files_seen} session files)"]
+    mode = "" if report.mode == "auto" else f", cost mode {report.mode}"
+    lines = [f"agent usage, {when}, by {report.by} ({report.files} session files{mode})"]
     if report.rows:
         lines += _table_lines(*_burn_table(report, snap.now))
     else:
@@ -641,8 +653,10 @@ def _burn_text(tracker, snap, stats) -> str:
               snap.budget.describe()]
     total = report.total
     if report.served_answers:
-        lines.append(f"context served by cockpit: {total.served_tokens:,} tokens in {report.served_answers} answers; "
-                     f"the agents took in {report.served_input_tokens:,} tokens (input and cache) in those projects")
+        share = report.served_share
+        lines.append(f"context served by cockpit: {total.served_tokens:,} tokens in {report.served_answers} answers, "
+                     + (f"{share:.1%} of the {report.served_input_tokens:,} new input tokens" if share is not None
+                        else "no new input") + " of the agents in those repos")
     else:
         lines.append("context served by cockpit: none in this window")
     if any(report.skipped.values()):
@@ -694,10 +708,83 @@ def _burn_json(tracker, snap, stats) -> dict:
         "now": snap.now, "since": report.since, "by": report.by, "looked_in": [str(p) for p in tracker.projects_dirs],
         "rows": [asdict(row) for row in report.rows], "total": asdict(report.total), "rate": asdict(snap.rate),
         "block": asdict(snap.block) if snap.block else None, "budget": asdict(snap.budget),
+        "mode": report.mode, "files": report.files,
         "served": {"answers": report.served_answers, "tokens": report.total.served_tokens,
-                   "agent_input_tokens": report.served_input_tokens, "by_root": [asdict(s) for s in snap.served]},
+                   "agent_input_tokens": report.served_input_tokens, "share": report.served_share,
+                   "by_root": [asdict(s) for s in snap.served]},
         "skipped": report.skipped, "refresh": asdict(stats),
     }
+
+
+@main.group()
+def pricing() -> None:
+    """What models cost (LiteLLM's price data) and where each price comes from."""
+
+
+@pricing.command("show")
+@click.argument("model", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+def pricing_show(model, fmt):
+    """The price of MODEL (any spelling: dated, [1m], Bedrock or Vertex ids), or of every model."""
+    from dataclasses import asdict
+
+    from cockpit.spend.pricing import Pricing, PricingError, canonical, price_files
+
+    try:
+        table = Pricing.load()
+    except PricingError as exc:
+        raise Failure(str(exc)) from None
+    names = [canonical(model)] if model else sorted(table.models)
+    if model and table.price(model) is None:
+        raise Failure(f"{model!r}" + (f" (as {names[0]!r})" if names[0] != model else "") + " has no price: its calls "
+                      "are counted as unpriced "
+                      "(add it to ~/.config/cockpit/pricing.json)")
+    if fmt == "json":
+        click.echo(json.dumps({name: asdict(table.models[name]) for name in names}, indent=2))
+        return
+    if not model:
+        rows = [["MODEL", "INPUT", "OUTPUT", "CACHE 5M", "CACHE 1H", "CACHE READ", "LONG CONTEXT"]]
+        for name in names:
+            p = table.models[name]
+            rows.append([name] + [_usd(p.rate(f)) for f in ("input", "output", "cache_write_5m", "cache_write_1h",
+                                                            "cache_read")]
+                        + [f"> {p.long_context_above:,}" if p.long_context else ""])
+        _print_table(rows, right=(1, 2, 3, 4, 5))
+        click.echo("USD per million tokens; sources: " + ", ".join(f"{label} {path}" for label, path in price_files()))
+        return
+    p = table.models[names[0]]
+    lines = [f"{names[0]}" + (f" (asked for {model})" if model != names[0] else "") + ": USD per million tokens"]
+    labels = {"input": "input", "output": "output", "cache_write_5m": "cache write, 5 minutes",
+              "cache_write_1h": "cache write, 1 hour", "cache_read": "cache read"}
+    for field, label in labels.items():
+        note = " (no 1-hour rate in the data: the 5-minute one)" if field == "cache_write_1h" and p.cache_write_1h \
+            is None and p.cache_write_5m is not None else ""
+        tier = (p.long_context or {}).get(field)
+        extra = f", {_usd(tier)} for a request's tokens beyond {p.long_context_above:,}" if tier is not None else ""
+        lines.append(f"  {label:<24}{_usd(p.rate(field))}{extra}{note}")
+    lines.append(f"  batches                 {p.batch_discount:.0%} off" if p.batch_discount else
+                 "  batches                 no batch rate in the data")
+    lines.append(f"  from                    {p.source}")
+    click.echo("\n".join(lines))
+
+
+def _usd(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+@pricing.command("update")
+@click.option("--from", "source", metavar="FILE|URL",
+              help="LiteLLM's model_prices_and_context_window JSON (or a litellm wheel) to read; "
+                   "default: its URL on GitHub.")
+def pricing_update(source):
+    """Refresh the prices from LiteLLM's price data into the user data dir (offline: --from FILE)."""
+    from cockpit.spend.pricing import LITELLM_URL, PricingError, update
+
+    try:
+        out, converted = update(source or LITELLM_URL)
+    except PricingError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"{len(converted['models'])} models from {converted['source']} written to {out}")
 
 
 @main.group(cls=DefaultGroup, default="list", default_if_no_args=True)

@@ -1,19 +1,23 @@
 """Agent burn: what coding agents (Claude Code first) spend, read from their own session logs.
 
-Claude Code writes each session as JSON lines under `<config dir>/projects/<project slug>/<session>.jsonl`
-(the config dir is `$CLAUDE_CONFIG_DIR`, else `~/.claude`; `~/.config/claude` is looked at too). Its
-assistant records carry the API's `usage`; the same response is often logged once per content block,
-with the same message id and request id, and is counted once. This module keeps an incremental index
-of those records in a per-user SQLite file (`$COCKPIT_DATA_DIR/agents.sqlite`, else the platform's user
-data dir), prices them with the same table as our own calls (`cockpit/spend/pricing.json`; a model without a
-price keeps its tokens and a NULL cost, never a guess), and answers spend questions over it. The same
-file holds a `served` table: one row per answer Cockpit gave (`context`, `zoom`, ...), with the tokens
-served, so that a project's served context can be shown beside what its agents took in.
+Claude Code writes each session as JSON lines under `<config dir>/projects/<project slug>/<session>.jsonl`,
+its subagents' under `<session>/subagents/` (the config dir is `$CLAUDE_CONFIG_DIR`, else `~/.claude`;
+`~/.config/claude` is looked at too). Its assistant records carry the API's `usage`; the same response is
+often logged once per content block, with the same message id and request id, and is counted once; a
+resumed session copies earlier messages into its own file, and each counts in the earlier file's session.
+This module keeps an incremental index of those records in a per-user SQLite file
+(`$COCKPIT_DATA_DIR/agents.sqlite`, else the platform's user data dir), prices them with
+`cockpit.spend.pricing` under the model's canonical name (a model without a price keeps its tokens and a NULL
+cost, never a guess), and answers spend questions over the files under its projects dirs only. Like
+ccusage, a message's cost in mode `auto` is the `costUSD` older Claude Code logged, else computed from
+its tokens; `calculate` always computes it, `display` shows only the logged one ($0 without one). The
+same file holds a `served` table: one row per answer Cockpit gave (`context`, `zoom`, ...), with the
+tokens served, so that a project's served context can be shown beside what its agents took in.
 
 Public API, cheap enough to call every 1-2 s from one worker thread (the connection is opened with
 `check_same_thread=False` and guarded by a lock, so the thread may change between calls)::
 
-    burn = AgentBurn(db_path=None, roots=None)  # roots: Claude config dirs or projects dirs
+    burn = AgentBurn(db_path=None, roots=None, mode='auto')  # roots: Claude config dirs or projects dirs
     burn.refresh() -> RefreshStats              # read what the session files gained since the last call
     burn.report(since="today", by="session")    # -> Report: rows + total (tokens, cost, unpriced, first/last)
     burn.rate(window=600)                       # -> Rate: tokens/min and $/hour over the last 10 minutes
@@ -52,7 +56,8 @@ from pathlib import Path
 from typing import Self
 
 from cockpit import paths
-from cockpit.spend.ledger import Pricing, parse_since
+from cockpit.spend.ledger import parse_since
+from cockpit.spend.pricing import Pricing, canonical
 from summarizers.usage import usage_fields
 
 DEFAULT_DAILY_BUDGET = 1000.0  # USD a day per engineer
@@ -66,24 +71,44 @@ SKIP_KINDS = ("not_json", "unknown_type", "missing_fields")
 KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "file-history-snapshot", "queue-operation",
                          "progress", "attachment"})
 _KNOWN_MARKERS = tuple(f'"type":"{t}"'.encode() for t in sorted(KNOWN_TYPES - {"assistant"}))
-SCHEMA_VERSION = 1
+MODES = ("auto", "calculate", "display")
+# Version 2: rows know their file (`path`) and that file's first message time (`origin`), the logged
+# `costUSD`, and the canonical model name. Older indexes are rebuilt from the logs; `served` is kept.
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
     message_id TEXT NOT NULL, request_id TEXT NOT NULL, ts REAL NOT NULL, session TEXT NOT NULL,
     project TEXT NOT NULL, model TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
     cache_write_tokens INTEGER NOT NULL, cache_write_1h_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
-    cost_usd REAL, UNIQUE (message_id, request_id));
+    cost_usd REAL, logged_cost REAL, path TEXT NOT NULL, origin REAL NOT NULL, UNIQUE (message_id, request_id));
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER, offset INTEGER, head_len INTEGER, head_hash TEXT,
-    not_json INTEGER DEFAULT 0, unknown_type INTEGER DEFAULT 0, missing_fields INTEGER DEFAULT 0);
+    origin REAL, not_json INTEGER DEFAULT 0, unknown_type INTEGER DEFAULT 0, missing_fields INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS served (
     ts REAL NOT NULL, client TEXT NOT NULL, root TEXT NOT NULL, tool TEXT NOT NULL, tokens INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS served_ts ON served (ts);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _USAGE_COLUMNS = ("message_id", "request_id", "ts", "session", "project", "model", "input_tokens", "output_tokens",
-                  "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens", "cost_usd")
-_INSERT = f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_USAGE_COLUMNS))})"
+                  "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens", "cost_usd", "logged_cost", "path",
+                  "origin")
+# A message logged twice keeps its most complete usage (a response's first content blocks may carry
+# partial counts), and belongs to the file whose first message is earlier (a resumed session copies its
+# history, timestamps and all; the path breaks a tie). Both as ccusage decides them.
+_MORE = ("excluded.input_tokens + excluded.output_tokens + excluded.cache_write_tokens + excluded.cache_read_tokens"
+         " > usage.input_tokens + usage.output_tokens + usage.cache_write_tokens + usage.cache_read_tokens")
+_EARLIER = "(excluded.origin, excluded.path) < (usage.origin, usage.path)"
+_INSERT = (f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_USAGE_COLUMNS))}) "
+           "ON CONFLICT (message_id, request_id) DO UPDATE SET "
+           + ", ".join(f"{c} = CASE WHEN {_MORE} THEN excluded.{c} ELSE usage.{c} END"
+                       for c in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                                 "cache_read_tokens", "cost_usd", "logged_cost")) + ", "
+           + ", ".join(f"{c} = CASE WHEN {_EARLIER} THEN excluded.{c} ELSE usage.{c} END"
+                       for c in ("session", "project", "path", "origin"))
+           + f" WHERE {_MORE} OR {_EARLIER}")
+# What a message costs in each mode: `costUSD` as logged (older Claude Code wrote it), or from the tokens.
+_COST = {"auto": "coalesce(logged_cost, cost_usd)", "calculate": "cost_usd", "display": "coalesce(logged_cost, 0.0)"}
 _TOKEN_INTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
@@ -217,9 +242,19 @@ class Report:
     by: str
     rows: list[UsageRow]
     total: UsageRow
-    served_answers: int  # answers Cockpit gave in the window (every root); their tokens: total.served_tokens
-    served_input_tokens: int  # what the agents took in (input and cache) in projects under a served root
+    served_answers: int  # answers Cockpit gave in the window for repos the report's agents worked in
+    served_input_tokens: int  # the new input (input and cache writes) of the agents in those repos
     skipped: dict[str, int]  # lines skipped in the files read so far, by reason
+    files: int = 0  # session files the report's messages come from
+    mode: str = "auto"
+
+    @property
+    def served_share(self) -> float | None:
+        """Cockpit's served tokens as a share of its agents' new input in the same repos and window, at most 1
+        (more served than they took in means some answers went elsewhere: a person, another tool)."""
+        if not self.served_answers or not self.served_input_tokens:
+            return None
+        return min(1.0, (self.total.served_tokens or 0) / self.served_input_tokens)
 
 
 @dataclass(frozen=True)
@@ -327,6 +362,7 @@ class _FileState:
     offset: int
     head_len: int
     head_hash: str
+    origin: float | None  # the time of its first message (None: none yet)
     counts: dict[str, int]
 
 
@@ -346,6 +382,8 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
         if version > SCHEMA_VERSION:
             conn.close()
             raise AgentsError(f"{path} was written by a newer cockpit (schema {version})")
+        if version:  # an older index: what it read is read again from the logs
+            conn.executescript("DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS files;")
         conn.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
     return conn
 
@@ -354,19 +392,22 @@ class AgentBurn:
     """The index of agent usage and the questions asked of it. See the module docstring."""
 
     def __init__(self, db_path: str | os.PathLike | None = None, roots: Iterable[str | os.PathLike] | None = None,
-                 pricing: Pricing | None = None):
+                 pricing: Pricing | None = None, mode: str = "auto"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.db_path = Path(db_path) if db_path else default_db_path()
-        self._given = [Path(r).expanduser() for r in roots] if roots else None
-        self._default_dirs = None if roots else default_projects_dirs()
+        self._given = [Path(r).expanduser().absolute() for r in roots] if roots else None
+        self._default_dirs = None if roots else [d.absolute() for d in default_projects_dirs()]
         self.pricing = pricing or Pricing.load()
+        self.mode = mode
+        self._cost = _COST[mode]
         self._lock = threading.Lock()
         self._blocks_memo: tuple[int, list[list]] = (0, [])  # (the highest rowid counted, the blocks)
         try:
             self.conn = connect(self.db_path)
-            self._files = {row[0]: _FileState(row[1], row[2], row[3], row[4], row[5], row[6],
-                                              dict(zip(SKIP_KINDS, row[7:])))
+            self._files = {row[0]: _FileState(*row[1:8], dict(zip(SKIP_KINDS, row[8:])))
                            for row in self.conn.execute(f"SELECT path, dev, ino, size, offset, head_len, head_hash, "
-                                                        f"{', '.join(SKIP_KINDS)} FROM files")}
+                                                        f"origin, {', '.join(SKIP_KINDS)} FROM files")}
             self._reprice()
         except sqlite3.DatabaseError as exc:
             raise AgentsError(f"agent index {self.db_path}: {exc} (delete it to rebuild from the session logs)") \
@@ -386,19 +427,37 @@ class AgentBurn:
         """Where session files are looked for (a given dir's `projects/` once it exists)."""
         return projects_dirs(self._given) if self._given is not None else self._default_dirs
 
+    def _prefixes(self) -> tuple[str, ...]:
+        """What the paths of this instance's session files start with (other dirs share the index)."""
+        return tuple(str(d).rstrip(os.sep) + os.sep for d in self.projects_dirs)
+
+    def _scope(self) -> tuple[str, list]:
+        """SQL (and its parameters) true for rows read from files under the projects dirs: a report covers
+        those, whatever else the per-user index holds."""
+        prefixes = self._prefixes()
+        if not prefixes:
+            return "0", []
+        bound = chr(ord(os.sep) + 1)
+        return "(" + " OR ".join("(path >= ? AND path < ?)" for _ in prefixes) + ")", \
+            [v for p in prefixes for v in (p, p[:-1] + bound)]
+
     # --- refresh ------------------------------------------------------------------------
 
-    def session_files(self) -> dict[str, tuple[os.stat_result, str]]:
-        """Every *.jsonl under the projects dirs: path -> (stat, the project dir's name)."""
+    def session_files(self) -> dict[str, tuple[os.stat_result, str, str]]:
+        """Every *.jsonl under the projects dirs: path -> (stat, the project dir's name, the session).
+
+        The file is the session: `<session>.jsonl`, and its subagents' `<session>/subagents/*.jsonl`."""
         found = {}
         for base in self.projects_dirs:
             for dirpath, _dirs, names in os.walk(base):
-                slug = os.path.relpath(dirpath, base).split(os.sep)[0]
+                parts = os.path.relpath(dirpath, base).split(os.sep)
+                slug = parts[0] if parts[0] != "." else ""
+                owner = parts[-2] if len(parts) >= 3 and parts[-1] == "subagents" else None
                 for name in names:
                     if name.endswith(".jsonl"):
                         path = os.path.join(dirpath, name)
                         try:
-                            found[path] = (os.stat(path), slug if slug != "." else "")
+                            found[path] = (os.stat(path), slug, owner or name[:-len(".jsonl")])
                         except OSError:  # gone between the listing and the stat
                             pass
         return found
@@ -412,32 +471,33 @@ class AgentBurn:
             stats.files_seen = len(files)
             updates: dict[str, _FileState] = {}
             rows: list[tuple] = []
-            for path, (st, slug) in files.items():
+            for path, (st, slug, session) in files.items():
                 prev = self._files.get(path)
                 if prev is not None and (prev.dev, prev.ino, prev.size) == (st.st_dev, st.st_ino, st.st_size):
                     stats.files_unchanged += 1
                     continue
                 try:
-                    state = self._read_file(path, st, prev, slug, rows, stats)
+                    state = self._read_file(path, st, prev, slug, session, rows, stats)
                 except OSError:  # unreadable now (gone, no permission): try again next time
                     stats.files_unreadable += 1
                     continue
                 updates[path] = state
-            gone = [path for path in self._files if path not in files]
+            mine = self._prefixes()
+            gone = [path for path in self._files if path not in files and path.startswith(mine)]
             stats.files_forgotten = len(gone)
             if not (rows or updates or gone):  # the common case when polled: no write transaction
                 stats.seconds = time.perf_counter() - started
                 return stats.frozen()
             with self.conn:  # one transaction: committed, or rolled back on any error
                 self.conn.execute("BEGIN IMMEDIATE")
-                before = self.conn.total_changes
+                (top,), = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM usage").fetchall()
                 for i in range(0, len(rows), 50_000):
                     self.conn.executemany(_INSERT, rows[i:i + 50_000])
-                stats.records = self.conn.total_changes - before
+                (stats.records,), = self.conn.execute("SELECT count(*) FROM usage WHERE rowid > ?", [top]).fetchall()
                 self.conn.executemany(
-                    f"INSERT OR REPLACE INTO files (path, dev, ino, size, offset, head_len, head_hash, "
-                    f"{', '.join(SKIP_KINDS)}) VALUES ({', '.join('?' * (7 + len(SKIP_KINDS)))})",
-                    [(path, s.dev, s.ino, s.size, s.offset, s.head_len, s.head_hash,
+                    f"INSERT OR REPLACE INTO files (path, dev, ino, size, offset, head_len, head_hash, origin, "
+                    f"{', '.join(SKIP_KINDS)}) VALUES ({', '.join('?' * (8 + len(SKIP_KINDS)))})",
+                    [(path, s.dev, s.ino, s.size, s.offset, s.head_len, s.head_hash, s.origin,
                       *(s.counts[k] for k in SKIP_KINDS)) for path, s in updates.items()])
                 self.conn.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in gone])
             self._files.update(updates)
@@ -447,8 +507,8 @@ class AgentBurn:
         stats.seconds = time.perf_counter() - started
         return stats.frozen()
 
-    def _read_file(self, path: str, st: os.stat_result, prev: _FileState | None, slug: str, rows: list,
-                   stats: _Counter) -> _FileState:
+    def _read_file(self, path: str, st: os.stat_result, prev: _FileState | None, slug: str, session: str,
+                   rows: list, stats: _Counter) -> _FileState:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())  # the file opened, even if it was replaced since the listing
             head = fh.read(HEAD_BYTES)
@@ -461,8 +521,8 @@ class AgentBurn:
             offset = prev.offset if same else 0
             counts = dict(prev.counts) if same else dict.fromkeys(SKIP_KINDS, 0)
             stats.files_read += 1
-            fallback_session = Path(path).stem
             fallback_project = decode_slug(slug)
+            mine: list[list] = []
             fh.seek(offset)
             pending = b""
             while True:
@@ -474,12 +534,16 @@ class AgentBurn:
                 cut = data.rfind(b"\n") + 1
                 pending = data[cut:]
                 if cut:
-                    self._parse(data[:cut], rows, stats, counts, fallback_session, fallback_project)
+                    self._parse(data[:cut], mine, stats, counts, session, fallback_project)
                     offset += cut
             size = max(st.st_size, fh.tell())  # it may have grown while it was read
-        return _FileState(st.st_dev, st.st_ino, size, offset, len(head), _head_hash(head), counts)
+        origin = prev.origin if same and prev.origin is not None else min((r[2] for r in mine), default=None)
+        for row in mine:
+            row[-2:] = path, origin
+            rows.append(tuple(row))
+        return _FileState(st.st_dev, st.st_ino, size, offset, len(head), _head_hash(head), origin, counts)
 
-    def _parse(self, data: bytes, rows: list, stats: _Counter, counts: dict[str, int], fallback_session: str,
+    def _parse(self, data: bytes, rows: list, stats: _Counter, counts: dict[str, int], session: str,
                fallback_project: str) -> None:
         loads = json.loads
         markers = _KNOWN_MARKERS
@@ -507,7 +571,7 @@ class AgentBurn:
                 else:
                     stats.other += 1
                 continue
-            row = self._usage_row(record, fallback_session, fallback_project)
+            row = self._usage_row(record, session, fallback_project)
             if row is None:
                 counts["missing_fields"] += 1
                 stats.skipped["missing_fields"] += 1
@@ -516,7 +580,7 @@ class AgentBurn:
             else:
                 rows.append(row)
 
-    def _usage_row(self, record: dict, fallback_session: str, fallback_project: str):
+    def _usage_row(self, record: dict, session: str, fallback_project: str):
         message = record.get("message")
         if not isinstance(message, dict):
             return None
@@ -535,27 +599,30 @@ class AgentBurn:
         fields = usage_fields(usage)
         if not isinstance(fields["cache_write_1h_tokens"], int):
             return None
+        model = canonical(model)
         cost = self.pricing.cost(model, fields)
-        return (message_id, str(record.get("requestId") or ""), ts, str(record.get("sessionId") or fallback_session),
-                str(record.get("cwd") or fallback_project), model, fields["input_tokens"], fields["output_tokens"],
-                fields["cache_write_tokens"], fields["cache_write_1h_tokens"], fields["cache_read_tokens"], cost)
+        logged = record.get("costUSD")
+        logged = float(logged) if isinstance(logged, (int, float)) and not isinstance(logged, bool) else None
+        return [message_id, str(record.get("requestId") or ""), ts, session, str(record.get("cwd") or fallback_project),
+                model, fields["input_tokens"], fields["output_tokens"], fields["cache_write_tokens"],
+                fields["cache_write_1h_tokens"], fields["cache_read_tokens"], cost, logged, None, None]
 
     def _reprice(self) -> None:
-        """Price rows whose model had no price when they were read but has one now (the user added it)."""
-        unpriced = [m for (m,) in self.conn.execute("SELECT DISTINCT model FROM usage WHERE cost_usd IS NULL")]
-        priced = [m for m in unpriced if self.pricing.price(m) is not None]
-        if not priced:
+        """Price every row again when the prices changed since they were computed (an update, a user file)."""
+        fingerprint = hashlib.blake2b(self.pricing.fingerprint().encode(), digest_size=16).hexdigest()
+        stored = self.conn.execute("SELECT value FROM meta WHERE key = 'pricing'").fetchall()
+        if stored and stored[0][0] == fingerprint:
             return
-        marks = ", ".join("?" * len(priced))
         rows = self.conn.execute(
             "SELECT rowid, model, input_tokens, output_tokens, cache_write_tokens, cache_write_1h_tokens, "
-            f"cache_read_tokens FROM usage WHERE cost_usd IS NULL AND model IN ({marks})", priced).fetchall()
+            "cache_read_tokens FROM usage").fetchall()
         names = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens")
         with self.conn:  # one transaction
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("UPDATE usage SET cost_usd = ? WHERE rowid = ?",
                                   [(self.pricing.cost(model, dict(zip(names, tokens))), rowid)
                                    for rowid, model, *tokens in rows])
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('pricing', ?)", [fingerprint])
 
     # --- queries ------------------------------------------------------------------------
 
@@ -574,15 +641,21 @@ class AgentBurn:
         now = time.time() if now is None else now
         start = _since(since, now)
         day = "date(ts, 'unixepoch', 'localtime')" if by == "day" else "NULL"
-        parts = self._query(
+        scope, params = self._scope()
+        window = [start if start is not None else float("-inf")]
+        grouped_by_file = self._query(
             f"SELECT session, project, model, {day}, count(*), sum(input_tokens), sum(output_tokens), "
-            "sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), sum(cost_usd IS NULL), min(ts), max(ts) "
-            f"FROM usage WHERE ts >= ? GROUP BY 1, 2, 3, 4", [start if start is not None else float("-inf")])
+            f"sum(cache_write_tokens), sum(cache_read_tokens), total({self._cost}), sum({self._cost} IS NULL), "
+            f"min(ts), max(ts), path FROM usage WHERE ts >= ? AND {scope} GROUP BY 1, 2, 3, 4, 14", window + params)
+        files = len({part[-1] for part in grouped_by_file})
+        parts = [part[:-1] for part in grouped_by_file]
         index = {"session": 0, "model": 2, "project": 1, "day": 3}[by]
         grouped: dict[str, list[tuple]] = {}
         for part in parts:
             grouped.setdefault(part[index], []).append(part)
-        served = self.served(start, now)
+        # Like with like: answers for repos the report's agents worked in, against those agents' new input.
+        projects = {p[1] for p in parts}
+        served = [s for s in self.served(start, now) if any(_under(project, s.root) for project in projects)]
         rows = [_fold(key, group) for key, group in grouped.items()]
         if by == "project":
             rows = [replace(row, served_tokens=sum(s.tokens for s in served if _under(row.key, s.root)))
@@ -590,16 +663,18 @@ class AgentBurn:
         rows.sort(key=(lambda r: r.key) if by == "day" else (lambda r: (-r.cost_usd, -r.tokens, r.key)))
         total = replace(_fold("total", parts), served_tokens=sum(s.tokens for s in served))
         roots = {s.root for s in served}
-        served_input = sum(p[5] + p[7] + p[8] for p in parts if any(_under(p[1], root) for root in roots))
-        return Report(start, by, rows, total, sum(s.answers for s in served), served_input, self.skipped())
+        served_input = sum(p[5] + p[7] for p in parts if any(_under(p[1], root) for root in roots))
+        return Report(start, by, rows, total, sum(s.answers for s in served), served_input, self.skipped(), files,
+                      self.mode)
 
     def rate(self, window: float = RATE_WINDOW, now: float | None = None) -> Rate:
         """Tokens a minute and dollars an hour over the last `window` seconds (default 10 minutes)."""
         now = time.time() if now is None else now
+        scope, params = self._scope()
         (messages, tokens, output, cost, unpriced), = self._query(
             "SELECT count(*), total(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens), "
-            "total(output_tokens), total(cost_usd), total(cost_usd IS NULL) FROM usage WHERE ts >= ? AND ts <= ?",
-            [now - window, now])
+            f"total(output_tokens), total({self._cost}), total({self._cost} IS NULL) FROM usage "
+            f"WHERE ts >= ? AND ts <= ? AND {scope}", [now - window, now] + params)
         return Rate(window, messages, int(tokens), tokens * 60 / window, output * 60 / window, cost * 3600 / window,
                     int(unpriced))
 
@@ -608,9 +683,11 @@ class AgentBurn:
         now = time.time() if now is None else now
         start = now - minutes * 60
         series = [0] * minutes
+        scope, params = self._scope()
         for slot, tokens in self._query(
                 "SELECT CAST((ts - ?) / 60 AS INTEGER), total(input_tokens + output_tokens + cache_write_tokens + "
-                "cache_read_tokens) FROM usage WHERE ts >= ? AND ts <= ? GROUP BY 1", [start, start, now]):
+                f"cache_read_tokens) FROM usage WHERE ts >= ? AND ts <= ? AND {scope} GROUP BY 1",
+                [start, start, now] + params):
             series[min(minutes - 1, slot)] += int(tokens)
         return series
 
@@ -642,16 +719,17 @@ class AgentBurn:
         A block depends on every message before it, so the list is kept between calls and extended with
         the rows added since (rowids only grow); rows older than the last one seen mean a full recount.
         """
-        sql = ("SELECT ts, input_tokens + output_tokens + cache_write_tokens + cache_read_tokens, cost_usd "
-               "FROM usage WHERE rowid > ? ORDER BY ts")
+        scope, params = self._scope()
+        sql = ("SELECT ts, input_tokens + output_tokens + cache_write_tokens + cache_read_tokens, "
+               f"{self._cost} FROM usage WHERE rowid > ? AND {scope} ORDER BY ts")
         with self._lock:
             (top,), = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM usage").fetchall()
             seen, found = self._blocks_memo
             if top == seen:
                 return found
-            added = self.conn.execute(sql, [seen]).fetchall()
+            added = self.conn.execute(sql, [seen] + params).fetchall()
             if found and added and added[0][0] < found[-1][3]:
-                found, added = [], self.conn.execute(sql, [0]).fetchall()
+                found, added = [], self.conn.execute(sql, [0] + params).fetchall()
             found = [list(b) for b in found[-1:]] if found else []  # the only block new rows can change
             kept = self._blocks_memo[1][:-1] if found else []
             for ts, tokens, cost in added:
@@ -674,7 +752,8 @@ class AgentBurn:
         daily = daily_budget(daily)
         midnight = parse_since("today", now)
         day_end = (datetime.fromtimestamp(midnight) + timedelta(days=1)).timestamp()
-        (spent,), = self._query("SELECT total(cost_usd) FROM usage WHERE ts >= ?", [midnight])
+        scope, params = self._scope()
+        (spent,), = self._query(f"SELECT total({self._cost}) FROM usage WHERE ts >= ? AND {scope}", [midnight] + params)
         rate = self.rate(window, now)
         remaining = daily - spent
         runs_out = None
@@ -695,7 +774,9 @@ class AgentBurn:
     def skipped(self) -> dict[str, int]:
         """Lines skipped, by reason, in the session files as read so far."""
         with self._lock:
-            return {kind: sum(s.counts[kind] for s in self._files.values()) for kind in SKIP_KINDS}
+            mine = self._prefixes()
+            return {kind: sum(s.counts[kind] for path, s in self._files.items() if path.startswith(mine))
+                    for kind in SKIP_KINDS}
 
     def snapshot(self, since: float | str | None = "today", by: str = "session", daily: float | None = None,
                  now: float | None = None) -> Snapshot:

@@ -4,9 +4,8 @@ Every call writes its row before it goes out (outcome "started") and completes i
 after, with the API's own `usage` (the truth about tokens), latency and outcome.
 A call that dies with the process stays "started": it may have been billed.
 
-Prices come from `cockpit/spend/pricing.json` (USD per million tokens), overridden per
-model by the user's `~/.config/cockpit/pricing.json` or a file named by
-`COCKPIT_PRICING`. A model without a price is recorded with cost NULL, never guessed.
+Prices come from `cockpit.spend.pricing` (LiteLLM's data, shipped as `cockpit/spend/pricing.json`,
+overridable by the user). A model without a price is recorded with cost NULL, never guessed.
 """
 
 from __future__ import annotations
@@ -15,71 +14,19 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
-from pathlib import Path
 
 from cache.store import Store
-from cockpit import paths
 from cockpit.core.process import process_alive
+from cockpit.spend.pricing import Price, Pricing
 from summarizers.usage import usage_fields
 
-OUTCOMES = ("started", "ok", "retried", "failed", "cancelled")
+__all__ = ["Ledger", "Price", "Pricing", "burn", "parse_since", "spend", "totals", "usage_fields"]
+
+OUTCOMES = ("started", "ok", "retried", "failed", "cancelled", "interrupted")
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 
-def _model_key(model: str) -> str:
-    """claude-haiku-4-5-20251001 -> claude-haiku-4-5; claude-sonnet-4-0 -> claude-sonnet-4."""
-    return re.sub(r"-0$", "", re.sub(r"-\d{8}$", "", model))
-
-
-@dataclass(frozen=True)
-class Price:
-    """USD per million tokens; `batch_discount` is the share taken off for Message Batches."""
-
-    input: float
-    output: float
-    cache_write_5m: float
-    cache_write_1h: float
-    cache_read: float
-    batch_discount: float = 0.0
-
-
-class Pricing:
-    def __init__(self, models: dict[str, dict]):
-        self.models = {_model_key(name): Price(**fields) for name, fields in models.items()}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> Pricing:
-        """The shipped prices, then the user's file, then `path` (or $COCKPIT_PRICING), later ones winning."""
-        models = json.loads(resources.files("cockpit.spend").joinpath("pricing.json").read_text())["models"]
-        user = paths.user_pricing_file()
-        for extra in (user, path or os.environ.get("COCKPIT_PRICING")):
-            if extra and Path(extra).is_file():
-                models.update(json.loads(Path(extra).read_text())["models"])
-        return cls(models)
-
-    def price(self, model: str) -> Price | None:
-        return self.models.get(_model_key(model))
-
-    def cost(self, model: str, usage: dict, batched: bool = False) -> float | None:
-        """USD for one call's usage (ledger token fields), or None when the model is unpriced."""
-        p = self.price(model)
-        if p is None:
-            return None
-        write_1h = usage.get("cache_write_1h_tokens") or 0
-        write_5m = (usage.get("cache_write_tokens") or 0) - write_1h
-        dollars = ((usage.get("input_tokens") or 0) * p.input + (usage.get("output_tokens") or 0) * p.output
-                   + write_5m * p.cache_write_5m + write_1h * p.cache_write_1h
-                   + (usage.get("cache_read_tokens") or 0) * p.cache_read) / 1e6
-        return dollars * (1 - p.batch_discount) if batched else dollars
-
-    def estimate(self, model: str, cached_tokens: int, input_tokens: int, max_tokens: int,
-                 batched: bool = False) -> float | None:
-        """The most a call can cost: its cacheable prefix written, the rest as input, max_tokens out."""
-        return self.cost(model, {"input_tokens": input_tokens, "cache_write_tokens": cached_tokens,
-                                 "output_tokens": max_tokens}, batched)
 
 
 class Ledger:

@@ -319,9 +319,9 @@ def _agents_view(agents: AgentsView | None, colours: dict) -> Group | Text:
     head.append(" " + budget.describe() + "\n")
     report = snap.report
     if report.served_answers:
-        share = 100 * report.total.served_tokens / max(report.served_input_tokens, 1)
+        share = report.served_share
         head.append(f"context served by Cockpit: {report.total.served_tokens:,} tokens in {report.served_answers} "
-                    f"answers ({share:.2f}% of the agents' input in those projects)\n")
+                    + (f"answers ({share:.1%} of its agents' new input)\n" if share is not None else "answers\n"))
     else:
         head.append("context served by Cockpit: none today\n", style="dim")
     table = Table(box=None, pad_edge=False, header_style="bold")
