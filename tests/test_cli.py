@@ -194,3 +194,18 @@ def test_the_progress_estimate_follows_bytes_not_files(sample_repo, tmp_path):
         update(1, 10, 900, 1000)
         task = update.__self__.progress.tasks[0]
         assert task.percentage == 90 and task.fields["files"] == "1/10"
+
+
+def test_summarize_fits_a_budget_and_says_the_size_of_a_large_output(sample_repo, monkeypatch):
+    from summarizers import tokens
+
+    for budget in (120, 400, 2000):
+        result = run("summarize", str(sample_repo), "--budget", str(budget), "-q")
+        assert result.exit_code == 0 and tokens.count(result.output) <= budget and "repo" in result.output
+    small, large = (run("summarize", str(sample_repo), "--budget", str(b), "-q").output for b in (120, 2000))
+    assert len(large) > len(small)
+    monkeypatch.setattr("cockpit.faces.cli.LARGE_OUTPUT_CHARS", 100)
+    told = CliRunner().invoke(main, ["summarize", str(sample_repo), "--depth", "3"])
+    assert "tokens; --budget TOKENS fits the pyramid to a budget" in told.output
+    refused = CliRunner().invoke(main, ["summarize", str(sample_repo), "--budget", "500", "--format", "json"])
+    assert refused.exit_code == 2

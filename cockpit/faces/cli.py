@@ -24,10 +24,13 @@ from cockpit.core import integrity
 from cockpit.core.config import Config, ConfigError
 from cockpit.core.context import ContextError, build_context, render_zoom, repo_relative, resolve_node
 from cockpit.core.pyramid import LEVELS, source_tokens
-from cockpit.core.render import load_tree, to_json, to_markdown
+from cockpit.core.render import EmptyPyramid, fit_overview, load_tree, to_json, to_markdown
 from cockpit.jobs.runner import Job, JobError, Jobs, runner
 from cockpit.jobs.watch import Refresh, Watcher, watch_in_background
+from summarizers import tokens
 from summarizers.llm import DEFAULT_CONCURRENCY, DEFAULT_MODEL
+
+LARGE_OUTPUT_CHARS = 80_000  # about 20k tokens: past this, `summarize` says what it printed
 
 
 class Failure(click.ClickException):
@@ -111,6 +114,8 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 @click.option("--view", type=click.Choice(LEVELS), default="16", show_default=True,
               help="Rung of the ladder to print: a summary of at most N words, the outline, or the source.")
 @click.option("--path", "subpath", default="", metavar="SUBDIR", help="Build and print only this subtree.")
+@click.option("--budget", type=click.IntRange(50), metavar="TOKENS",
+              help="Print the repository from its top as deep and detailed as fits in TOKENS (Markdown).")
 @click.option("--show-skipped", is_flag=True, help="List the files left out of the pyramid, with the reason.")
 @click.option("--rebuild", is_flag=True, help="Discard the cache and build from scratch.")
 @click.option("--check", "check_cache", is_flag=True,
@@ -130,9 +135,12 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
               help="Implies --llm: ask for the files in one Message Batch (half price) and wait for it; "
                    "an interrupted wait is picked up by the next run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
-def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, check_cache, cache, max_file_size, workers,
-              exclude, llm, model, max_cost, concurrency, batch, quiet):
+def summarize(root, fmt, out, depth, view, subpath, budget, show_skipped, rebuild, check_cache, cache, max_file_size,
+              workers, exclude, llm, model, max_cost, concurrency, batch, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
+    if budget is not None and (fmt != "md" or subpath):
+        raise click.UsageError("--budget fits the whole repository's pyramid as Markdown: leave out --format json "
+                               "and --path (or use --depth and --view)")
     subpath = repo_relative(subpath)
     if subpath is None:
         raise click.BadParameter("give a directory inside the repository", param_hint="--path")
@@ -157,11 +165,20 @@ def summarize(root, fmt, out, depth, view, subpath, show_skipped, rebuild, check
                 job.outputs["llm"] = llm_stats.describe()
                 if not quiet:
                     click.echo(f"cockpit: {llm_stats.describe()}", err=True)
-        tree = load_tree(store, root, subpath, depth)
-        if tree is None:
-            raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
-        text = to_json(root, tree, view) if fmt == "json" else to_markdown(root, tree, view)
+        if budget is not None:
+            try:
+                text = fit_overview(store, root, budget)
+            except EmptyPyramid as exc:
+                raise Failure(str(exc)) from None
+        else:
+            tree = load_tree(store, root, subpath, depth)
+            if tree is None:
+                raise Failure(f"nothing to summarize under {os.path.join(root, subpath)}")
+            text = to_json(root, tree, view) if fmt == "json" else to_markdown(root, tree, view)
         _write(text, out)
+        if budget is None and not quiet and len(text) > LARGE_OUTPUT_CHARS:  # counted only when it may matter
+            click.echo(f"cockpit: printed {tokens.count(text):,} tokens; --budget TOKENS fits the pyramid to a "
+                       "budget", err=True)
         if show_skipped:
             skipped = store.skipped()
             under = [(p, r) for p, r in skipped if not subpath or p == subpath or p.startswith(subpath + "/")]

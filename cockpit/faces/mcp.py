@@ -32,15 +32,12 @@ from cockpit.core.config import Config
 from cockpit.core.context import ContextError, build_context, render_zoom, resolve_node
 from cockpit.core.context import search as search_nodes
 from cockpit.core.pyramid import LEVELS, source_tokens
-from cockpit.core.render import to_markdown
+from cockpit.core.render import EmptyPyramid, fit_overview
 from cockpit.core.scan import SECRET_NAMES, looks_secret
 from cockpit.spend.agents import record_served
-from summarizers import tokens
 
 MAX_LINES = 2000  # lines one read (or one source zoom) returns: a whole big file would swamp the caller
 MIN_BUDGET = 50
-OVERVIEW_DEPTH = 6  # levels below the repo an overview may show
-OVERVIEW_VIEWS = ("32", "16", "8")  # below 8 words a summary says little more than the name
 View = Literal["2", "4", "8", "16", "32", "64", "outline", "source"]
 Budget = Annotated[int, Field(ge=MIN_BUDGET, description=f"Most tokens the answer may use ({MIN_BUDGET} or more).")]
 # Resource not found: -32002 up to the 2025-11-25 protocol; SEP-2164 made it -32602 (Invalid params) after.
@@ -150,7 +147,10 @@ class Repo:
         if key not in self._overviews:
             if len(self._overviews) > 64:
                 self._overviews.clear()
-            self._overviews[key] = _overview(store, self.root, budget)
+            try:
+                self._overviews[key] = fit_overview(store, self.root, budget)
+            except EmptyPyramid as exc:
+                raise ToolError(str(exc)) from None
         return self._overviews[key]
 
     def context(self, task: str, budget: int, focus: list[str] | None) -> str:
@@ -213,70 +213,6 @@ class Repo:
 
 
 # --- overview -------------------------------------------------------------------------
-
-
-def _line_cost(node: dict, view: str) -> int:
-    # Its text plus the entry's markup: name or signature and path in backticks.
-    label = node["signature"] or node["name"] or ""
-    return (node["tokens"][LEVELS.index(view)] or 0) + 8 + (len(label) + len(node["path"] or "")) // 3
-
-
-def _overview(store: Store, root: str, budget: int) -> str:
-    top = store.node("")
-    if top is None:
-        raise ToolError("the pyramid is empty: build it with `cockpit summarize` in the repository")
-    # Load level by level while even the cheapest wanted view could still fit.
-    levels = [[top]]
-    while len(levels) <= OVERVIEW_DEPTH:
-        found = store.children_of([n["id"] for n in levels[-1]])
-        for node in levels[-1]:
-            node["_kids"] = found.get(node["id"], [])
-        below = [c for n in levels[-1] for c in n["_kids"]]
-        if not below:
-            break
-        levels.append(below)
-        if sum(_line_cost(n, OVERVIEW_VIEWS[-1]) for level in levels[1:] for n in level) > budget:
-            break
-
-    def render(depth: int, view: str) -> str:
-        for d, level in enumerate(levels):
-            for node in level:
-                if d < depth:
-                    node["children"] = node.get("_kids", [])
-                else:
-                    node.pop("children", None)
-        text = to_markdown(root, top, view)
-        return text + (f"\n_Depth {depth}, summaries of at most {view} words. Zoom into any entry by its path "
-                       "(and symbol); context(task) picks what matters for a task._\n")
-
-    head_cost = _line_cost(top, "64") + 30
-    candidates = [(d, v) for d in range(len(levels) - 1, 0, -1) for v in OVERVIEW_VIEWS] + [(1, "4"), (1, "2")]
-    for depth, view in candidates:
-        estimate = head_cost + sum(_line_cost(n, view) for level in levels[1 : depth + 1] for n in level)
-        if estimate > budget:
-            continue
-        text = render(depth, view)
-        if tokens.count(text) <= budget:
-            return text
-    return _cut_to_budget(render(min(1, len(levels) - 1), "2"), budget)
-
-
-def _cut_to_budget(text: str, budget: int) -> str:
-    """The longest run of whole leading lines that fits, with a note on what was left out."""
-    lines = text.rstrip("\n").split("\n")
-
-    def with_note(k: int) -> str:
-        left = len(lines) - k
-        return "\n".join(lines[:k]) + f"\n… {left} more lines: zoom into a directory, or search(query)\n"
-
-    low, high = 0, len(lines)
-    while low < high:  # the largest k that fits
-        mid = (low + high + 1) // 2
-        if tokens.count(with_note(mid)) <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return with_note(low)
 
 
 # --- the server -----------------------------------------------------------------------
