@@ -115,8 +115,9 @@ def task_terms(task: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def _fts_query(terms: list[str]) -> str:
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+def _fts_query(terms: list[str], body_only: frozenset | set = frozenset()) -> str:
+    """FTS5 OR-query; words in `body_only` match symbols' bodies, not their names (symbol_search only)."""
+    return " OR ".join(("terms : " if t in body_only else "") + '"' + t.replace('"', "") + '"' for t in terms)
 
 
 # --- ranking --------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def symbol_hits(store: Store, task: str, limit: int = TOP_SYMBOL_HITS) -> dict[s
         rows = conn.execute(
             "SELECT n.id, n.path, -bm25(symbol_search, 4.0, 1.0) AS s FROM symbol_search "
             "JOIN nodes n ON n.rowid = symbol_search.rowid WHERE symbol_search MATCH ? ORDER BY s DESC, n.id LIMIT ?",
-            [_fts_query(terms), limit],
+            [_fts_query(terms, COMMON_NAMES), limit],
         ).fetchall()
         top = rows[0][2] if rows and rows[0][2] > 0 else 1.0
         for node_id, path, score in rows:
@@ -188,16 +189,47 @@ def _under(qualifier: str, node_id: str) -> bool:
     return q in stems or q in [p.lower() for p in qualname.split(".")[:-1]]
 
 
-def mirror_penalty(path: str, paths: set[str]) -> float:
+@dataclass
+class Layout:
+    """What tells a copy from the code it mirrors: the TypeScript sources and the older versions' folders."""
+    ts_stems: set[str]  # every trailing part of every .ts/.tsx file's path without its suffix
+    old_versions: set[str]  # `dir/v3` when `dir/v4` exists too
+
+
+_layout_memo: dict[str, tuple[int, Layout]] = {}
+_VERSION_DIR = re.compile(r"(?:^|/)v(\d+)$")
+
+
+def layout(store: Store) -> Layout:
+    generation, key = store.generation(), str(store.path)
+    if key not in _layout_memo or _layout_memo[key][0] != generation:
+        paths = [r[0] for r in store.db.conn.execute("SELECT path FROM files")]
+        stems, versions = set(), {}
+        for path in paths:
+            if path.endswith((".ts", ".tsx")) and not re.search(r"\.d\.[cm]?ts$", path):
+                parts = path.rsplit(".", 1)[0].split("/")
+                stems.update("/".join(parts[n:]) for n in range(len(parts)))
+            folders = path.split("/")[:-1]
+            for n in range(len(folders)):
+                match = _VERSION_DIR.search("/".join(folders[:n + 1]))
+                if match:
+                    versions.setdefault("/".join(folders[:n]), set()).add(int(match.group(1)))
+        old = {f"{base}/v{v}".lstrip("/") for base, vs in versions.items() for v in vs if v < max(vs)}
+        _layout_memo[key] = (generation, Layout(stems, old))
+    return _layout_memo[key][1]
+
+
+def mirror_penalty(path: str, where: Layout) -> float:
     """How much a file's rank is kept down: tests, vendored or legacy copies, compiled or declaration twins."""
     factor = 1.0
     if _TEST_PATH.search(path):
         factor *= TEST_PENALTY
-    if _MIRROR_PATH.search(path):
+    folders = path.split("/")[:-1]
+    if _MIRROR_PATH.search(path) or any("/".join(folders[:n + 1]) in where.old_versions for n in range(len(folders))):
         factor *= MIRROR_PENALTY
-    elif _COMPILED_JS.search(path):
+    elif _COMPILED_JS.search(path):  # `lib/x.js` compiled from `src/x.ts`, or `x.js` beside `x.ts`
         stem = path.rsplit(".", 1)[0]
-        if stem + ".ts" in paths or stem + ".tsx" in paths:
+        if stem in where.ts_stems or ("/" in stem and stem.split("/", 1)[1] in where.ts_stems):
             factor *= MIRROR_PENALTY
     return factor
 
@@ -235,7 +267,7 @@ def rank_files(store: Store, task: str, focus: list[str], hits: dict[str, Symbol
         pinned.add(path)
         reasons.setdefault(path, []).append("focus")
     graph = file_graph(store)
-    paths = set(graph.paths)
+    where = layout(store)
     seed = {p: lexical.get(p, 0.0) + (1.0 if p in pinned else 0.0) for p in graph.paths}
     personal = pagerank(graph, seed if any(seed.values()) else None)
     prior = pagerank(graph, None)
@@ -245,7 +277,7 @@ def rank_files(store: Store, task: str, focus: list[str], hits: dict[str, Symbol
     for path in graph.paths:
         p = personal.get(path, 0.0) / top_personal
         score = 0.6 * lexical.get(path, 0.0) + 0.3 * p + 0.05 * prior.get(path, 0.0) / top_prior
-        scores[path] = score * mirror_penalty(path, paths) + (1.0 if path in pinned else 0.0)
+        scores[path] = score * mirror_penalty(path, where) + (1.0 if path in pinned else 0.0)
         if p > 0.2:
             reasons.setdefault(path, []).append(f"reference graph {p:.2f}")
     return scores, reasons
@@ -401,7 +433,7 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
     for node in extra:
         node.pop("terms", None)
     symbols = _file_symbols(store, best_files, hashes) + extra
-    paths = set(hashes)
+    where = layout(store)
     seen = set()
     for node in symbols:
         if node["id"] in seen or node["kind"] in ("file", "dir", "repo"):
@@ -414,7 +446,7 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
             continue
         why = ["focus"] if pinned else [hit.why if hit else f"name or summary matches task ({relevance:.2f})"]
         file_score = file_scores.get(node["path"], 0.0)
-        score = (0.5 * file_score + 0.8 * relevance) * mirror_penalty(node["path"], paths) + (1.5 if pinned else 0.0)
+        score = (0.5 * file_score + 0.8 * relevance) * mirror_penalty(node["path"], where) + (1.5 if pinned else 0.0)
         items.append(Item(node, score, why))
     _add_enclosing_symbols(store, items)
     parents = {i.node["parent"] for i in items}
@@ -834,7 +866,8 @@ def render_zoom(root: str, node: dict, view: str) -> str:
 
 
 def search(store: Store, query: str, limit: int = 20) -> list[dict]:
-    """Files and symbols for a query: exact names first, then name prefixes and parts, then text matches."""
+    """Files and symbols for a query: exact names first, then name prefixes, then the context's own scorer
+    (BM25 over symbols' names and bodies, qualified names), then text matches on files."""
     query = query.strip()
     if not query:
         raise ContextError("query must not be empty")
@@ -843,26 +876,35 @@ def search(store: Store, query: str, limit: int = 20) -> list[dict]:
     name = query.split(".")[-1].split("::")[-1]
     found: dict[str, tuple[float, dict]] = {}
     qualifier = query[: -len(name)].strip(".:/").lower()
+    columns = "id, kind, path, name, signature, start_line, end_line, summaries"
     rows = store.db.conn.execute(  # a range on the indexed name: prefix search without a scan
-        "SELECT id, kind, path, name, signature, start_line, end_line, summaries FROM nodes "
-        "WHERE name >= ? AND name < ? ORDER BY length(name), id LIMIT ?",
+        f"SELECT {columns} FROM nodes WHERE name >= ? AND name < ? ORDER BY length(name), id LIMIT ?",
         [name, name + "\U0010ffff", limit * 4],
     ).fetchall()
+    where = layout(store)
     for row in rows:
         exact = row[3] == name
         score = (3.0 if exact else 2.0) + (0.5 if qualifier and qualifier in row[0].lower() else 0.0)
+        score *= 0.5 + 0.5 * mirror_penalty(row[2], where)  # the real definition before its copies and tests
         found.setdefault(row[0], (score, _hit(row, "exact name" if exact else "name prefix")))
+    hits = symbol_hits(store, query, limit=max(60, limit * 3))
+    ranked = sorted(((h.score * mirror_penalty(h.path, where), node_id, h) for node_id, h in hits.items()
+                     if node_id not in found), key=lambda t: (-t[0], t[1]))[:limit]
+    if ranked:
+        by_id = {r[0]: r for r in store.db.conn.execute(
+            f"SELECT {columns} FROM nodes WHERE id IN ({','.join('?' * len(ranked))})", [t[1] for t in ranked])}
+        for score, node_id, hit in ranked:
+            if node_id in by_id and score >= 0.2:
+                found[node_id] = (1.0 + score, _hit(by_id[node_id], hit.why))
     terms = task_terms(query)
-    if terms and (len(found) < limit if not found else len(found) < limit // 2):
+    if terms and len(found) < limit:
         for path, score in store.db.conn.execute(
             "SELECT f.path, -bm25(file_search, 4.0, 1.0, 0.3) FROM file_search JOIN files f ON f.rowid = file_search.rowid "
             "WHERE file_search MATCH ? ORDER BY 2 DESC, f.path LIMIT ?", [_fts_query(terms), limit],
         ):
-            row = store.db.conn.execute(
-                "SELECT id, kind, path, name, signature, start_line, end_line, summaries FROM nodes WHERE id = ?", [path]
-            ).fetchone()
+            row = store.db.conn.execute(f"SELECT {columns} FROM nodes WHERE id = ?", [path]).fetchone()
             if row and row[0] not in found and score >= 1.0:  # weaker matches say nothing
-                found[row[0]] = (1.0 + min(score, 50) / 100, _hit(row, f"text match {score:.1f}"))
+                found[row[0]] = (0.5 + min(score, 50) / 100, _hit(row, f"text match {score:.1f}"))
     ranked = sorted(found.values(), key=lambda pair: (-pair[0], pair[1]["id"]))
     return [hit for _, hit in ranked[:limit]]
 

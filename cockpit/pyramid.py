@@ -139,9 +139,9 @@ BODY_TERMS_MAX = 4000  # words of one body: enough to say what it uses, bounded 
 
 
 def body_terms(path: str, qualname: str, body: bytes) -> str:
-    """What a search for a symbol would say: its qualified name and file, then every identifier of its
-    body (parameters, attributes, calls) and the words of its strings and comments, camelCase split."""
-    words = [qualname.replace(".", " "), path.replace("/", " ").replace(".", " ")]
+    """What a search for a symbol's body would say: its enclosing names and file, then every identifier
+    of its body (parameters, attributes, calls) and the words of its strings and comments, camelCase split."""
+    words = [qualname.rpartition(".")[0].replace(".", " "), path.replace("/", " ").replace(".", " ")]
     for match in _BODY_WORD.finditer(body, 0, len(body)):
         word = match.group().decode()
         words.append(word)

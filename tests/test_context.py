@@ -217,3 +217,23 @@ def test_a_function_shown_at_source_stays_shown_as_the_budget_grows(tmp_path):
             if previous is not None:
                 assert not _shows_no_less(previous, result), (fmt, budget)
             previous = result
+
+
+def test_copies_rank_below_the_code_they_mirror(tmp_path):
+    body = "export function parseEmail(input: string): boolean {\n  return input.includes('@');\n}\n"
+    compiled = "function parseEmail(input) {\n  return input.includes('@');\n}\nexports.parseEmail = parseEmail;\n"
+    old = "def parse_email(text):\n    return '@' in text\n"
+    root = write_tree(tmp_path / "r", {
+        "package/src/v4/email.ts": body, "package/v4/email.js": compiled, "package/v4/email.cjs": compiled,
+        "package/v4/email.d.ts": "export declare function parseEmail(input: string): boolean;\n",
+        "package/src/v3/email.ts": body, "lib/vendor/email.py": old, "lib/email.py": old,
+        "lib/tests/test_email.py": "from lib.email import parse_email\n\ndef test_parse_email():\n    assert parse_email('a@b')\n",
+    })
+    store = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), store, workers=1)
+    scores, _ = rank_files(store, "parseEmail accepts input without a domain", [])
+    for copy in ("package/v4/email.js", "package/v4/email.cjs", "package/v4/email.d.ts", "package/src/v3/email.ts"):
+        assert scores[copy] < scores["package/src/v4/email.ts"], copy
+    scores, _ = rank_files(store, "parse_email accepts text without a domain", [])
+    for copy in ("lib/vendor/email.py", "lib/tests/test_email.py"):
+        assert scores[copy] < scores["lib/email.py"], copy
