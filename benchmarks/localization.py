@@ -21,7 +21,7 @@ and three contexts are made at each budget:
 
 Recall per case is |gold found| / |gold|, two ways: *present* (the path is in the output
 at all) and *outline-or-source* (the file at outline or source view, or for Cockpit one of
-its symbols at source view). Rankers also get recall at the top 1, 3 and 10 files.
+its symbols at source or excerpt view). Rankers also get recall at the top 1, 3 and 10 files.
 
 *Changed lines shown as source* asks whether the context shows the code the fix changed:
 the parent-side hunks of `git diff -U0 PARENT COMMIT -- GOLD` (a pure insertion counts the
@@ -60,7 +60,7 @@ from cockpit.pyramid import build  # noqa: E402
 METHODS = ("cockpit-json", "cockpit-md", "chunks", "bm25", "graph")  # contexts
 RANKERS = {"cockpit": "cockpit-json", "chunks": "chunks", "bm25": "bm25", "graph": "graph"}  # cockpit's ranking is the same in both formats
 TOPS = (1, 3, 10)
-SHOWN = ("outline", "source")
+SHOWN = ("outline", "excerpt", "source")
 
 
 # --- trees -------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ def run_case(case: dict, git_dir: str, work: Path, budgets: list[int]) -> dict:
                 text, used = ctx.text, ctx.used
                 present = {i.node["path"] for i in ctx.items}
                 shown = {i.node["path"] for i in ctx.items if i.view in SHOWN and (
-                    i.node["kind"] == "file" or (i.node["kind"] not in ("dir", "repo") and i.view == "source"))}
+                    i.node["kind"] == "file" or (i.node["kind"] not in ("dir", "repo") and i.view in ("excerpt", "source")))}
                 views = {g: sorted({f"{i.node['kind']}:{i.view}" for i in ctx.items if i.node["path"] == g})
                          for g in gold}
                 missing_in_text = [g for g in gold if g in present and g not in text]

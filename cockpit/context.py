@@ -138,6 +138,7 @@ def symbol_hits(store: Store, task: str, limit: int = TOP_SYMBOL_HITS) -> dict[s
     """
     hits: dict[str, SymbolHit] = {}
     terms = task_terms(task)
+    terms += [t.replace("_", "") for t in terms if "_" in t.strip("_")]  # as the index holds whole names
     conn = store.db.conn
     if terms:
         rows = conn.execute(
@@ -446,6 +447,8 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
             continue
         why = ["focus"] if pinned else [hit.why if hit else f"name or summary matches task ({relevance:.2f})"]
         file_score = file_scores.get(node["path"], 0.0)
+        if node["kind"] in ("variable", "constant"):  # data: cheap to show, seldom what a task changes
+            relevance *= 0.5
         score = (0.5 * file_score + 0.8 * relevance) * mirror_penalty(node["path"], where) + (1.5 if pinned else 0.0)
         items.append(Item(node, score, why))
     _add_enclosing_symbols(store, items)
@@ -719,8 +722,11 @@ class _Plan:
         while True:
             text = self.render()
             used = tokens.count(text)
-            if used <= self.budget or not self.log:
+            if used <= self.budget or (not self.log and not self.task):
                 return text, used
+            if not self.log:  # nothing left but the task itself, escaped longer than it looked: shorten it
+                self.task = self.task[:len(self.task) // 2]
+                continue
             _, delta, kind = self.log[-1]
             self.undo()
             if kind == "partial":  # fewer of its lines, by about the excess
@@ -791,7 +797,7 @@ class _Plan:
 
 
 def _json_head(task: str, budget: int) -> str:
-    return json.dumps({"task": task, "budget": budget}, ensure_ascii=False)[:-1] + ', "nodes": [\n'
+    return json.dumps({"task": _short_task(task, budget), "budget": budget}, ensure_ascii=False)[:-1] + ', "nodes": [\n'
 
 
 _JSON_TAIL = "\n]}\n"
@@ -816,13 +822,17 @@ def _view_cost(item: Item, view: str) -> int:
 # --- output -------------------------------------------------------------------------------
 
 
-def _header(task: str, budget: int) -> str:
+def _short_task(task: str, budget: int) -> str:
     task = " ".join(task.split())
-    limit = max(8, budget // 5)  # a long task must not eat the budget it asks about
+    limit = max(6, budget // 8)  # a long task must not eat the budget it asks about
     ids = tokens.encoding().encode_ordinary(task)
     if len(ids) > limit:
         task = tokens.encoding().decode(ids[:limit]).rstrip() + " …"
-    return f"# Context for: {task}\n"
+    return task
+
+
+def _header(task: str, budget: int) -> str:
+    return f"# Context for: {_short_task(task, budget)}\n"
 
 
 def _label(node: dict) -> str:

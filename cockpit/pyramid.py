@@ -147,6 +147,8 @@ def body_terms(path: str, qualname: str, body: bytes) -> str:
         words.append(word)
         if word[1:].lower() != word[1:] and not word.isupper():
             words.append(extractive.identifier_words(word))
+        if "_" in word.strip("_"):  # the whole name as one word too: `sort_keys` finds itself before `sort_key`
+            words.append(word.replace("_", ""))
         if len(words) > BODY_TERMS_MAX:
             break
     return " ".join(words)
