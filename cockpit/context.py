@@ -46,6 +46,7 @@ SKELETON_SHARE = 0.12  # of what is shown, for the top of the tree at low zoom w
 LEAD_SYMBOLS = 8  # the best symbols go to source before anything else is detailed
 EXCERPT_OVER = 320  # tokens: a longer symbol or file is first shown as an excerpt around its matches
 EXCERPT_LINES = 36
+LEAD_WHOLE_MAX = 1200  # tokens: a leading symbol up to this long is shown whole once every lead is in
 EXCERPT_CANDIDATES = 40  # only the best nodes get an excerpt worked out
 PARTIAL_MIN_LINES = 4
 TEST_PENALTY = 0.5  # tests explain code but are seldom where a change belongs
@@ -551,7 +552,11 @@ class _Plan:
         self.partial_of: list = []
         self.skeleton = [i for i in items if i.node["kind"] == "repo"
                          or (i.node["parent"] == "" and i.node["kind"] in ("dir", "file"))]
-        self.leads = [i for i in items if i.lead]
+        # The best symbols at source, a long one first as its excerpt; then the excerpts made whole,
+        # those not much longer than an excerpt.
+        leads = [i for i in items if i.lead]
+        self.leads = [(i, "excerpt" if i.excerpt else "source") for i in leads]
+        self.leads += [(i, "source") for i in leads if i.excerpt and _view_cost(i, "source") <= LEAD_WHOLE_MAX]
         self.heap: list[tuple[float, int, str, str]] = []
         for item in items:
             self.push(item)
@@ -599,8 +604,7 @@ class _Plan:
             item = self.skeleton.pop(0)
             return self.step_to(item, item.ladder[0]), "skeleton"
         while self.leads:
-            item = self.leads.pop(0)
-            view = "excerpt" if item.excerpt else "source"
+            item, view = self.leads.pop(0)
             if _rank(item.view) < _rank(view) and not self.inside_source(item):
                 return self.step_to(item, view), "lead"
         while self.heap:
