@@ -135,14 +135,15 @@ CREATE TRIGGER IF NOT EXISTS files_search_delete AFTER DELETE ON files BEGIN
     VALUES ('delete', old.rowid, old.terms, old.body, old.refs);
 END;
 CREATE VIRTUAL TABLE IF NOT EXISTS symbol_search USING fts5(
-    name, terms, content='nodes', content_rowid='rowid', tokenize='porter unicode61');
+    name, signature, terms, content='nodes', content_rowid='rowid', tokenize='porter unicode61');
 CREATE TRIGGER IF NOT EXISTS symbols_search_insert AFTER INSERT ON nodes
 WHEN new.kind NOT IN ('file', 'dir', 'repo') BEGIN
-    INSERT INTO symbol_search(rowid, name, terms) VALUES (new.rowid, new.name, new.terms);
+    INSERT INTO symbol_search(rowid, name, signature, terms) VALUES (new.rowid, new.name, new.signature, new.terms);
 END;
 CREATE TRIGGER IF NOT EXISTS symbols_search_delete AFTER DELETE ON nodes
 WHEN old.kind NOT IN ('file', 'dir', 'repo') BEGIN
-    INSERT INTO symbol_search(symbol_search, rowid, name, terms) VALUES ('delete', old.rowid, old.name, old.terms);
+    INSERT INTO symbol_search(symbol_search, rowid, name, signature, terms)
+    VALUES ('delete', old.rowid, old.name, old.signature, old.terms);
 END;
 """
 

@@ -143,7 +143,7 @@ def symbol_hits(store: Store, task: str, limit: int = TOP_SYMBOL_HITS) -> dict[s
     conn = store.db.conn
     if terms:
         rows = conn.execute(
-            "SELECT n.id, n.path, -bm25(symbol_search, 4.0, 1.0) AS s FROM symbol_search "
+            "SELECT n.id, n.path, -bm25(symbol_search, 4.0, 2.0, 1.0) AS s FROM symbol_search "
             "JOIN nodes n ON n.rowid = symbol_search.rowid WHERE symbol_search MATCH ? ORDER BY s DESC, n.id LIMIT ?",
             [_fts_query(terms, COMMON_NAMES), limit],
         ).fetchall()
@@ -155,6 +155,18 @@ def symbol_hits(store: Store, task: str, limit: int = TOP_SYMBOL_HITS) -> dict[s
     names = {w for w in _WORD.findall(task) if len(w) > 2 and ("_" in w.strip("_") or any(c.isupper() for c in w[1:]))}
     plain = {w for w in _WORD.findall(task) if len(w) > 3 and w.lower() not in COMMON_NAMES} - names
     wanted = names | plain | {n for _, n in qualified}
+    if names:  # a function that takes the named parameter (`sort_keys`) is about it, however long its body
+        rows = conn.execute(
+            "SELECT n.id, n.path, n.signature FROM symbol_search JOIN nodes n ON n.rowid = symbol_search.rowid "
+            "WHERE symbol_search MATCH ? ORDER BY n.id LIMIT 200",
+            [" OR ".join(f'signature : "{name}"' for name in sorted(names))],
+        ).fetchall()
+        for node_id, path, signature in rows:
+            params = set(_WORD.findall((signature or "").partition("(")[2]))
+            if not params & names:  # the words matched, not the name itself (`sort_key` for `sort_keys`)
+                continue
+            hit = hits.get(node_id)
+            hits[node_id] = SymbolHit(path, (hit.score if hit else 0.0) + 0.8, "takes a parameter named in the task")
     if wanted:
         marks = ",".join("?" * len(wanted))
         rows = conn.execute(

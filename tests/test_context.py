@@ -237,3 +237,18 @@ def test_copies_rank_below_the_code_they_mirror(tmp_path):
     scores, _ = rank_files(store, "parse_email accepts text without a domain", [])
     for copy in ("lib/vendor/email.py", "lib/tests/test_email.py"):
         assert scores[copy] < scores["lib/email.py"], copy
+
+
+def test_search_finds_the_functions_that_take_a_parameter(tmp_path):
+    root = write_tree(tmp_path / "r", {
+        "codec/encoder.py": '"""Encode values as text."""\n\n\ndef dumps(obj, *, indent=None, sort_keys=False):\n'
+                            '    """Encode obj: a long docstring about the many options of encoding.\n\n'
+                            + "    More words about encoding, indentation and separators.\n" * 30 + '    """\n'
+                            "    return encode(obj, indent, sort_keys)\n",
+        "stats/report.py": "def sort_key(row):\n    return row.keys\n\n\ndef order_rows(rows):\n"
+                           "    return sorted(rows, key=sort_key)\n",
+    })
+    store = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), store, workers=1)
+    hits = search(store, "sort_keys", 5)
+    assert hits[0]["id"] == "codec/encoder.py::dumps" and "parameter" in hits[0]["why"]
