@@ -46,6 +46,7 @@ SKELETON_SHARE = 0.12  # of what is shown, for the top of the tree at low zoom w
 LEAD_SYMBOLS = 8  # the best symbols go to source before anything else is detailed
 EXCERPT_OVER = 320  # tokens: a longer symbol or file is first shown as an excerpt around its matches
 EXCERPT_LINES = 36
+UNRELATED = 0.0105  # the score of a file that neither the task, the focus nor the graph points to
 LEAD_WHOLE_MAX = 1200  # tokens: a leading symbol up to this long is shown whole once every lead is in
 EXCERPT_CANDIDATES = 40  # only the best nodes get an excerpt worked out
 PARTIAL_MIN_LINES = 4
@@ -208,6 +209,7 @@ class Layout:
     """What tells a copy from the code it mirrors: the TypeScript sources and the older versions' folders."""
     ts_stems: set[str]  # every trailing part of every .ts/.tsx file's path without its suffix
     old_versions: set[str]  # `dir/v3` when `dir/v4` exists too
+    penalties: dict[str, float] = field(default_factory=dict)  # worked out per path on first use
 
 
 _layout_memo: dict[str, tuple[int, Layout]] = {}
@@ -235,6 +237,12 @@ def layout(store: Store) -> Layout:
 
 def mirror_penalty(path: str, where: Layout) -> float:
     """How much a file's rank is kept down: tests, vendored or legacy copies, compiled or declaration twins."""
+    if path not in where.penalties:
+        where.penalties[path] = _penalty(path, where)
+    return where.penalties[path]
+
+
+def _penalty(path: str, where: Layout) -> float:
     factor = 1.0
     if _TEST_PATH.search(path):
         factor *= TEST_PENALTY
@@ -501,10 +509,8 @@ def _excerpt_range(lines: list[str], start: int, end: int, terms: set[str]) -> t
         return start, end
     weights = []
     for text in lines[start - 1:end]:
-        words = set()
-        for word in _WORD.findall(text):
-            words.add(word.lower())
-            words.update(identifier_words(word).lower().split())
+        words = set(_WORD.findall(text.lower()))
+        words.update(part for word in list(words) if "_" in word for part in word.split("_"))
         weights.append(len(words & terms))
     best, best_at = -1, 0
     window = sum(weights[:EXCERPT_LINES])
@@ -570,8 +576,10 @@ class _Plan:
         self.leads = [(i, "excerpt" if i.excerpt else "source") for i in leads]
         self.leads += [(i, "source") for i in leads if i.excerpt and _view_cost(i, "source") <= LEAD_WHOLE_MAX]
         self.heap: list[tuple[float, int, str, str]] = []
+        self.ways: dict[str, int] = {}
         for item in items:
-            self.push(item)
+            if item.score > UNRELATED:  # what nothing points to comes only with the skeleton
+                self.push(item)
 
     # --- the sequence ---
 
@@ -579,7 +587,7 @@ class _Plan:
         current = item.ladder.index(item.view) if item.view in item.ladder else -1
         now_gain = GAIN[item.view] if item.view else 0.0
         now_cost = _view_cost(item, item.view) if item.view else 0
-        extra = sum(_view_cost(up, up.ladder[0]) for up in self.hidden_ancestors(item)) if item.view is None else 0
+        extra = self.way_cost(item) if item.view is None else 0
         best = None
         for view in item.ladder[current + 1:]:
             delta = max(1, _view_cost(item, view) - now_cost + extra)
@@ -588,6 +596,17 @@ class _Plan:
                 best = (ratio, view)
         if best:
             heapq.heappush(self.heap, (-best[0], self.order[item.node["id"]], item.node["id"], best[1]))
+
+    def way_cost(self, item: Item) -> int:
+        """Estimated cost of the hidden ancestors a node needs shown, memoised while nothing is shown yet."""
+        if self.log:
+            return sum(_view_cost(up, up.ladder[0]) for up in self.hidden_ancestors(item))
+        parent = self.by_id.get(item.node["parent"])
+        if parent is None:
+            return 0
+        if parent.node["id"] not in self.ways:
+            self.ways[parent.node["id"]] = _view_cost(parent, parent.ladder[0]) + self.way_cost(parent)
+        return self.ways[parent.node["id"]]
 
     def hidden_ancestors(self, item: Item) -> list[Item]:
         hidden, parent = [], item.node["parent"]
@@ -758,6 +777,9 @@ class _Plan:
     def text(self, item: Item, view: str, lines: tuple | None) -> str:
         if view == "excerpt":
             return "\n".join(self.source_lines(item.node["path"])[lines[0] - 1:lines[1]])
+        if view == "source" and item.node["kind"] not in ("dir", "repo"):  # one read per file, not per symbol
+            lines = self.source_lines(item.node["path"])
+            return "\n".join(lines if item.node["kind"] == "file" else lines[item.node["start_line"] - 1:item.node["end_line"]])
         return view_text(self.root, item.node, view)
 
     def depth(self, item: Item) -> int:
