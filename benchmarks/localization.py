@@ -15,9 +15,19 @@ and three contexts are made at each budget:
 - graph:   files ranked by plain PageRank over the reference graph (the query is
            ignored), listed the same way with the file's outline instead of source.
 
+- chunks:  the code-search baseline: functions, methods, class heads and each module's
+           remainder as chunks, ranked by BM25 over their path's words, their identifiers
+           (split on `_` and case) and words, and added in rank order while they fit.
+
 Recall per case is |gold found| / |gold|, two ways: *present* (the path is in the output
 at all) and *outline-or-source* (the file at outline or source view, or for Cockpit one of
-its symbols at source view). Rankers also get recall at the top 1, 3 and 10 files.
+its symbols at source or excerpt view). Rankers also get recall at the top 1, 3 and 10 files.
+
+*Changed lines shown as source* asks whether the context shows the code the fix changed:
+the parent-side hunks of `git diff -U0 PARENT COMMIT -- GOLD` (a pure insertion counts the
+line before and after it), and the share of them that lie inside one block shown as source
+(the file, a symbol, an excerpt with its line range, a chunk). An *inversion* is a case where
+a bigger budget shows less of the gold (fewer changed lines, or fewer gold files shown).
 Context times are warm (one untimed build_context per tree first).
 """
 
@@ -47,10 +57,10 @@ from cockpit.core.graph import file_graph, pagerank  # noqa: E402
 from cockpit.core.pyramid import build  # noqa: E402
 from summarizers import tokens  # noqa: E402
 
-METHODS = ("cockpit-json", "cockpit-md", "bm25", "graph")  # contexts
-RANKERS = {"cockpit": "cockpit-json", "bm25": "bm25", "graph": "graph"}  # cockpit's ranking is the same in both formats
+METHODS = ("cockpit-json", "cockpit-md", "chunks", "bm25", "graph")  # contexts
+RANKERS = {"cockpit": "cockpit-json", "chunks": "chunks", "bm25": "bm25", "graph": "graph"}  # cockpit's ranking is the same in both formats
 TOPS = (1, 3, 10)
-SHOWN = ("outline", "source")
+SHOWN = ("outline", "excerpt", "source")
 
 
 # --- trees -------------------------------------------------------------------------------
@@ -143,6 +153,122 @@ def listing(task: str, budget: int, ranked: list[str], body, body_view: str) -> 
         blocks.pop()
 
 
+
+# --- what the fix changed ------------------------------------------------------------------
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.M)
+
+
+def changed_hunks(git_dir: str, parent: str, commit: str, path: str) -> list[tuple[int, int]]:
+    """Parent-side line ranges of the fix's hunks in one file; a pure insertion after line a is (a, a+1)."""
+    diff = subprocess.run(["git", "--git-dir", git_dir, "diff", "-U0", parent, commit, "--", path],
+                          check=True, capture_output=True, text=True, errors="replace").stdout
+    hunks = []
+    for start, count in _HUNK.findall(diff):
+        start, count = int(start), 1 if count == "" else int(count)
+        hunks.append((start, start + count - 1) if count else (max(1, start), start + 1))
+    return hunks
+
+
+def changed_shown(hunks: dict[str, list[tuple[int, int]]], blocks: dict[str, list]) -> float:
+    """Share of the hunks that lie inside one block shown as source; a block is (first, last) or a set of lines."""
+    total = sum(len(h) for h in hunks.values())
+    if not total:
+        return float("nan")
+    inside = 0
+    for path, ranges in hunks.items():
+        for lo, hi in ranges:
+            for block in blocks.get(path, ()):
+                if isinstance(block, tuple):
+                    if block[0] <= lo and hi <= block[1]:
+                        break
+                elif all(n in block for n in range(lo, hi + 1)):
+                    break
+            else:
+                continue
+            inside += 1
+    return inside / total
+
+
+def cockpit_blocks(ctx) -> dict[str, list]:
+    """Line ranges Cockpit shows as source: files and symbols at source, excerpts with their lines."""
+    out: dict[str, list] = {}
+    for item in ctx.items:
+        node = item.node
+        if node["kind"] in ("dir", "repo") or not node["start_line"]:
+            continue
+        lines = getattr(item, "lines_shown", None)
+        if item.view == "source":
+            out.setdefault(node["path"], []).append((node["start_line"], node["end_line"]))
+        elif lines:
+            out.setdefault(node["path"], []).append(tuple(lines))
+    return out
+
+
+# --- chunk baseline: code-search style BM25 over function-sized chunks ----------------------
+
+
+def chunks_of(store: Store, tree: Path, paths: list[str]) -> list[tuple[str, object, str]]:
+    """(path, lines, text) per chunk: each function and method, each class's head, each module's remainder."""
+    spans: dict[str, list[tuple[int, int, str, str]]] = {}
+    for row in store.db.conn.execute(
+            "SELECT path, id, parent, kind, start_line, end_line FROM nodes WHERE kind NOT IN ('dir', 'repo', 'file')"):
+        spans.setdefault(row[0], []).append(row[1:])
+    out = []
+    for path in paths:
+        try:
+            lines = read_text(tree, path).split("\n")
+        except OSError:
+            continue
+        covered: set[int] = set()
+        symbols = spans.get(path, [])
+        firsts = {}
+        for node_id, parent, kind, start, end in symbols:
+            if parent != path and parent in {s[0] for s in symbols}:
+                firsts[parent] = min(firsts.get(parent, 10**9), start)
+        for node_id, parent, kind, start, end in sorted(symbols, key=lambda s: s[3]):
+            if kind == "class":
+                end = min(end, firsts.get(node_id, end + 1) - 1)
+            elif kind not in ("function", "method"):
+                continue
+            span = set(range(start, end + 1)) - covered
+            if not span:
+                continue
+            covered |= span
+            lo, hi = min(span), max(span)
+            out.append((path, (lo, hi), "\n".join(lines[lo - 1:hi])))
+        rest = sorted(set(range(1, len(lines) + 1)) - covered)
+        if rest and any(lines[n - 1].strip() for n in rest):
+            out.append((path, set(rest), "\n".join(lines[n - 1] for n in rest)))
+    return out
+
+
+def chunk_context(task: str, budget: int, chunks, scores: dict[int, float]) -> tuple[str, int, dict, dict]:
+    """Chunks in rank order while they fit: (text, tokens, path -> view, path -> blocks)."""
+    header = f"# Context for: {task}\n"
+    used = tokens.count(header)
+    picked = []
+    for n in sorted((n for n in scores if scores[n] > 0), key=lambda n: (-scores[n], n)):
+        path, lines, text = chunks[n]
+        span = f"{lines[0]}-{lines[1]}" if isinstance(lines, tuple) else "rest"
+        block = f"\n## {path}:{span}\n```\n{text}\n```\n"
+        cost = tokens.count(block)
+        if used + cost <= budget:
+            picked.append((path, lines, block))
+            used += cost
+        if budget - used < 20:
+            break
+    while True:
+        text = header + "".join(p[2] for p in picked)
+        exact = tokens.count(text)
+        if exact <= budget or not picked:
+            break
+        picked.pop()
+    blocks: dict[str, list] = {}
+    for path, lines, _ in picked:
+        blocks.setdefault(path, []).append(lines)
+    return text, exact, {p: "source" for p in blocks}, blocks
+
 # --- scoring ------------------------------------------------------------------------------
 
 
@@ -180,7 +306,15 @@ def run_case(case: dict, git_dir: str, work: Path, budgets: list[int]) -> dict:
     started = time.perf_counter()
     bm25 = BM25({p: read_text(tree, p) for p in paths})
     bm25_index_seconds = time.perf_counter() - started
+    chunks = chunks_of(store, tree, paths)
+    chunk_scores = BM25({n: f"{c[0]} {c[2]}" for n, c in enumerate(chunks)}).scores(query)
+    best_chunk: dict[str, float] = {}
+    for n, score in chunk_scores.items():
+        best_chunk[chunks[n][0]] = max(best_chunk.get(chunks[n][0], 0.0), score)
+    hunks = {g: changed_hunks(git_dir, case["parent"], case["commit"], g) for g in gold}
+    result["hunks"] = sum(len(h) for h in hunks.values())
     rankings = {
+        "chunks": ranked_paths({p: best_chunk.get(p, 0.0) for p in paths}),
         "cockpit-json": ranked_paths(scores),
         "cockpit-md": ranked_paths(scores),
         "bm25": ranked_paths(bm25.scores(query)),
@@ -207,10 +341,17 @@ def run_case(case: dict, git_dir: str, work: Path, budgets: list[int]) -> dict:
                 text, used = ctx.text, ctx.used
                 present = {i.node["path"] for i in ctx.items}
                 shown = {i.node["path"] for i in ctx.items if i.view in SHOWN and (
-                    i.node["kind"] == "file" or (i.node["kind"] not in ("dir", "repo") and i.view == "source"))}
+                    i.node["kind"] == "file" or (i.node["kind"] not in ("dir", "repo") and i.view in ("excerpt", "source")))}
                 views = {g: sorted({f"{i.node['kind']}:{i.view}" for i in ctx.items if i.node["path"] == g})
                          for g in gold}
                 missing_in_text = [g for g in gold if g in present and g not in text]
+                blocks = cockpit_blocks(ctx)
+            elif method == "chunks":
+                text, used, shown_views, blocks = chunk_context(query, budget, chunks, chunk_scores)
+                seconds = time.perf_counter() - started
+                present = shown = set(shown_views)
+                views = {g: shown_views.get(g) for g in gold}
+                missing_in_text = []
             else:
                 body, view = bodies[method]
                 text, used, shown_views = listing(query, budget, ranked, body, view)
@@ -219,8 +360,10 @@ def run_case(case: dict, git_dir: str, work: Path, budgets: list[int]) -> dict:
                 shown = {p for p, v in shown_views.items() if v in SHOWN}
                 views = {g: shown_views.get(g) for g in gold}
                 missing_in_text = []
+                blocks = {p: [(1, 10**9)] for p, v in shown_views.items() if v == "source"}
             entry["budgets"][str(budget)] = {
                 "present": recall(gold, present), "shown": recall(gold, shown), "used": used,
+                "changed": changed_shown(hunks, blocks),
                 "over": used > budget, "seconds": round(seconds, 4), "gold_views": views,
                 "items": len(present), "missing_in_text": missing_in_text,
             }
@@ -238,6 +381,18 @@ def mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def nanmean(values) -> float:
+    return mean(v for v in values if v == v)
+
+
+def inverted(by_budget: dict, budgets: list[int]) -> bool:
+    for small, big in zip(budgets, budgets[1:]):
+        a, b = by_budget[str(small)], by_budget[str(big)]
+        if b["shown"] < a["shown"] or (b["changed"] < a["changed"] - 1e-9):
+            return True
+    return False
+
+
 def report(results: list[dict], budgets: list[int]) -> str:
     repos = sorted({r["repo"] for r in results}, key=lambda r: [x["repo"] for x in results].index(r))
     groups = [(r.split("/")[-1], [x for x in results if x["repo"] == r]) for r in repos] + [("all", results)]
@@ -251,6 +406,19 @@ def report(results: list[dict], budgets: list[int]) -> str:
                 b = [r["methods"][method]["budgets"][str(budget)] for r in rs]
                 cells.append(f"{'':12} {mean(x['present'] for x in b):.2f}  {mean(x['shown'] for x in b):.2f}")
             lines.append(f"{method:12} {budget:>6} | " + " | ".join(cells))
+    lines += ["", "Changed lines shown as source (share of the fix's parent-side hunks inside a block shown as source)"]
+    head = f"{'method':12} | " + " | ".join(f"{b:>5}" for b in budgets) + " |  per repository at " + \
+        "/".join(str(b // 1000) + "k" for b in budgets)
+    lines += [head, "-" * len(head)]
+    for method in METHODS[:3]:
+        cells = [f"{nanmean(r['methods'][method]['budgets'][str(b)]['changed'] for r in results):5.2f}" for b in budgets]
+        per = "  ".join(name + " " + "/".join(f"{nanmean(r['methods'][method]['budgets'][str(b)]['changed'] for r in rs):.2f}"
+                                             for b in budgets) for name, rs in groups[:-1])
+        lines.append(f"{method:12} | " + " | ".join(cells) + " |  " + per)
+    lines += ["", "Inversions (cases where a bigger budget shows fewer changed lines or fewer gold files as source)"]
+    for method in METHODS[:3]:
+        bad = [r["commit"][:10] for r in results if inverted(r["methods"][method]["budgets"], budgets)]
+        lines.append(f"{method:12} {len(bad)}/{len(results)}" + (f"  {' '.join(bad[:8])}" if bad else ""))
     lines += ["", "Ranking recall at top-1 / top-3 / top-10 files"]
     head = f"{'ranking':12} | " + " | ".join(f"{name:>6}  t1   t3   t10" for name, _ in groups)
     lines += [head, "-" * len(head)]
@@ -308,7 +476,7 @@ def main() -> None:
     parser.add_argument("--cases", required=True, help="dev-localization.jsonl")
     parser.add_argument("--git", action="append", default=[], metavar="OWNER/NAME=GITDIR",
                         help="a full-history git directory for a repository of the set (repeat)")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[1000, 4000, 16000])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
     default_work = os.path.join(tempfile.gettempdir(), "cockpit-localization")
     parser.add_argument("--work", default=default_work, help=f"where exported trees and caches go (default {default_work})")
     parser.add_argument("--only", action="append", help="run only this repository (repeatable)")
@@ -340,7 +508,7 @@ def main() -> None:
         mid = str(args.budgets[len(args.budgets) // 2])
         print(f"[{n}/{len(cases)} {time.perf_counter() - started:.0f}s] {case['repo']} {case['commit'][:10]} "
               f"build {r['build_seconds']:.1f}s  cockpit o/s@{mid} json {c['budgets'][mid]['shown']:.2f} "
-              f"md {md['budgets'][mid]['shown']:.2f} "
+              f"md {md['budgets'][mid]['shown']:.2f} changed md {md['budgets'][mid]['changed']:.2f} "
               f"top3 {c['top3']:.2f}  bm25 top3 {r['methods']['bm25']['top3']:.2f}", file=sys.stderr, flush=True)
     if product_version() != version:  # someone changed the product mid-run: the numbers mix versions
         version += f" (loaded at start; the working tree is now {product_version()})"

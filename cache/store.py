@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"  # a cache in a folder of this name keeps itself out of git
 
@@ -55,6 +55,7 @@ NODE_COLUMNS = {
     "outline": str,
     "tokens": str,  # JSON list: one count per summary, then outline, then source
     "position": int,  # order among siblings
+    "terms": str,  # a symbol's words: its qualified name and path, then what its body uses (see pyramid.body_terms)
 }
 FILE_COLUMNS = {
     "path": str,
@@ -115,7 +116,7 @@ CREATE TABLE IF NOT EXISTS job_events (
     id INTEGER PRIMARY KEY, job INTEGER, at REAL, level TEXT, message TEXT);
 CREATE INDEX IF NOT EXISTS idx_job_events ON job_events (job, id);
 """
-# Full-text search over files (BM25 via SQLite FTS5), kept in step with `files` by triggers.
+# Full-text search over files and over symbols (BM25 via SQLite FTS5), kept in step by triggers.
 _SEARCH_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS file_search USING fts5(
     terms, body, refs, content='files', content_rowid='rowid', tokenize='porter unicode61');
@@ -125,6 +126,17 @@ END;
 CREATE TRIGGER IF NOT EXISTS files_search_delete AFTER DELETE ON files BEGIN
     INSERT INTO file_search(file_search, rowid, terms, body, refs)
     VALUES ('delete', old.rowid, old.terms, old.body, old.refs);
+END;
+CREATE VIRTUAL TABLE IF NOT EXISTS symbol_search USING fts5(
+    name, signature, terms, content='nodes', content_rowid='rowid', tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS symbols_search_insert AFTER INSERT ON nodes
+WHEN new.kind NOT IN ('file', 'dir', 'repo') BEGIN
+    INSERT INTO symbol_search(rowid, name, signature, terms) VALUES (new.rowid, new.name, new.signature, new.terms);
+END;
+CREATE TRIGGER IF NOT EXISTS symbols_search_delete AFTER DELETE ON nodes
+WHEN old.kind NOT IN ('file', 'dir', 'repo') BEGIN
+    INSERT INTO symbol_search(symbol_search, rowid, name, signature, terms)
+    VALUES ('delete', old.rowid, old.name, old.signature, old.terms);
 END;
 """
 

@@ -152,3 +152,103 @@ def test_secret_files_never_enter_the_pyramid(tmp_path):
     assert dict(store.skipped())[".env"] == "looks like a secret"
     with pytest.raises(ContextError):
         resolve_node(store, ".env")
+
+
+VIEW_RANK = {v: n for n, v in enumerate(("2", "4", "8", "16", "32", "64", "outline", "excerpt", "source"))}
+
+
+def _view_of(result, node_id: str) -> tuple[int, tuple | None] | None:
+    """(rank of the view a node is shown at, lines shown), or None; inside a node shown at source counts as source."""
+    for item in result.items:
+        if item.node["id"] == node_id:
+            return VIEW_RANK[item.view], item.lines_shown
+    for item in result.items:
+        holder = item.node["id"] + ("::" if item.node["kind"] == "file" else ".")
+        if item.view == "source" and item.node["kind"] not in ("dir", "repo") and node_id.startswith(holder):
+            return VIEW_RANK["source"], None
+    return None
+
+
+def _shows_no_less(small, big) -> list[str]:
+    wrong = []
+    for item in small.items:
+        rank, lines = VIEW_RANK[item.view], item.lines_shown
+        now = _view_of(big, item.node["id"])
+        if now is None or now[0] < rank:
+            wrong.append(f"{item.node['id']}: {item.view} -> {now}")
+        elif now[0] == rank == VIEW_RANK["excerpt"] and not (now[1][0] <= lines[0] and lines[1] <= now[1][1]):
+            wrong.append(f"{item.node['id']}: excerpt {lines} -> {now[1]}")
+    return wrong
+
+
+TASK_WORDS = ["refresh", "session", "cookie", "expires", "cart", "checkout", "payment", "tax", "invoice", "json",
+              "dumps", "store", "shipping", "make_cart_0", "CartStore1.cart_op_2", "search", "auth", "value", "key"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(TASK_WORDS), min_size=0, max_size=6),
+       budgets=st.lists(st.integers(min_value=50, max_value=6000), min_size=2, max_size=2, unique=True),
+       fmt=st.sampled_from(["md", "json"]))
+def test_more_budget_never_shows_less(bigger_repo, words, budgets, fmt):
+    root, store = bigger_repo
+    task = " ".join(words)
+    small, big = sorted(budgets)
+    a = build_context(store, str(root), task, small, fmt=fmt)
+    b = build_context(store, str(root), task, big, fmt=fmt)
+    assert not _shows_no_less(a, b), (task, small, big, fmt)
+
+
+def test_a_function_shown_at_source_stays_shown_as_the_budget_grows(tmp_path):
+    files = {f"farm/crop_{n}.py": f'"""Crop {n}: sowing and harvest records."""\n\n\ndef harvest_{n}(field, day):\n'
+             f'    """Harvest field {n} on a day."""\n    return [field, day, {n}]\n' for n in range(12)}
+    files["farm/orchard.py"] = (
+        '"""The orchard: fruit trees and their crates."""\n\n\n'
+        "def ripen_quince_batch(crates, warmth=1.0):\n"
+        '    """Ripen a batch of quince crates; warmer rooms ripen them sooner."""\n'
+        "    for crate in crates:\n        crate.days_left = max(0, crate.days_left - warmth)\n    return crates\n")
+    root = write_tree(tmp_path / "r", files)
+    store = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), store, workers=1)
+    for fmt in ("md", "json"):
+        previous = None
+        for budget in range(300, 2001, 100):
+            result = build_context(store, str(root), "ripen the quince crates faster", budget, fmt=fmt)
+            assert "crate.days_left = max(0, crate.days_left - warmth)" in result.text or budget < 500, (fmt, budget)
+            if previous is not None:
+                assert not _shows_no_less(previous, result), (fmt, budget)
+            previous = result
+
+
+def test_copies_rank_below_the_code_they_mirror(tmp_path):
+    body = "export function parseEmail(input: string): boolean {\n  return input.includes('@');\n}\n"
+    compiled = "function parseEmail(input) {\n  return input.includes('@');\n}\nexports.parseEmail = parseEmail;\n"
+    old = "def parse_email(text):\n    return '@' in text\n"
+    root = write_tree(tmp_path / "r", {
+        "package/src/v4/email.ts": body, "package/v4/email.js": compiled, "package/v4/email.cjs": compiled,
+        "package/v4/email.d.ts": "export declare function parseEmail(input: string): boolean;\n",
+        "package/src/v3/email.ts": body, "lib/vendor/email.py": old, "lib/email.py": old,
+        "lib/tests/test_email.py": "from lib.email import parse_email\n\ndef test_parse_email():\n    assert parse_email('a@b')\n",
+    })
+    store = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), store, workers=1)
+    scores, _ = rank_files(store, "parseEmail accepts input without a domain", [])
+    for copy in ("package/v4/email.js", "package/v4/email.cjs", "package/v4/email.d.ts", "package/src/v3/email.ts"):
+        assert scores[copy] < scores["package/src/v4/email.ts"], copy
+    scores, _ = rank_files(store, "parse_email accepts text without a domain", [])
+    for copy in ("lib/vendor/email.py", "lib/tests/test_email.py"):
+        assert scores[copy] < scores["lib/email.py"], copy
+
+
+def test_search_finds_the_functions_that_take_a_parameter(tmp_path):
+    root = write_tree(tmp_path / "r", {
+        "codec/encoder.py": '"""Encode values as text."""\n\n\ndef dumps(obj, *, indent=None, sort_keys=False):\n'
+                            '    """Encode obj: a long docstring about the many options of encoding.\n\n'
+                            + "    More words about encoding, indentation and separators.\n" * 30 + '    """\n'
+                            "    return encode(obj, indent, sort_keys)\n",
+        "stats/report.py": "def sort_key(row):\n    return row.keys\n\n\ndef order_rows(rows):\n"
+                           "    return sorted(rows, key=sort_key)\n",
+    })
+    store = Store(tmp_path / "c.sqlite", str(root))
+    build(str(root), store, workers=1)
+    hits = search(store, "sort_keys", 5)
+    assert hits[0]["id"] == "codec/encoder.py::dumps" and "parameter" in hits[0]["why"]

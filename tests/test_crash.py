@@ -149,10 +149,10 @@ def test_check_repairs_a_cache_damaged_by_hand(tree, tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 3 MiB filesystem of its own (needs the right to mount, as root has in CI)."""
+    """A 16 MiB filesystem of its own (needs the right to mount, as root has in CI)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem here: {done.stderr.decode().strip()}")
     try:
@@ -169,7 +169,7 @@ def test_a_full_disk_stops_the_build_in_one_line_and_the_next_run_completes(tree
     want = _fresh(tree, tmp_path / "fresh.sqlite")
     cache = small_disk / "cache.sqlite"
     filler = small_disk / "filler"
-    filler.write_bytes(b"\0" * (3 * 1024 * 1024 - 400 * 1024))  # leave about 400 KiB: less than the cache needs
+    filler.write_bytes(b"\0" * (16 * 1024 * 1024 - 400 * 1024))  # leave about 400 KiB: less than the cache needs
     result = CliRunner().invoke(main, ["summarize", str(tree), "--cache", str(cache), "-q", "--workers", "1"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "disk full" in result.output and str(small_disk) in result.output

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,6 +134,28 @@ def search_terms(path: str, symbol_nodes: list[dict]) -> str:
     return " ".join(dict.fromkeys(words))
 
 
+BODY_TERMS_MAX = 4000  # words of one body: enough to say what it uses, bounded for huge generated tables
+
+
+def body_terms(path: str, qualname: str, body: bytes) -> str:
+    """What a search for a symbol's body would say: its enclosing names and file, then every identifier
+    of its body (parameters, attributes, calls) and the words of its strings and comments, camelCase split."""
+    words = [qualname.rpartition(".")[0].replace(".", " "), path.replace("/", " ").replace(".", " ")]
+    for match in _BODY_WORD.finditer(body, 0, len(body)):
+        word = match.group().decode()
+        words.append(word)
+        if word[1:].lower() != word[1:] and not word.isupper():
+            words.append(extractive.identifier_words(word))
+        if "_" in word.strip("_"):  # the whole name as one word too: `sort_keys` finds itself before `sort_key`
+            words.append(word.replace("_", ""))
+        if len(words) > BODY_TERMS_MAX:
+            break
+    return " ".join(words)
+
+
+_BODY_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]+")
+
+
 def source_lines(lines: list[str], start: int, end: int) -> str:
     """A symbol's source: whole lines, so that methods keep their indentation."""
     return "\n".join(lines[start - 1 : end])
@@ -159,6 +182,12 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
     children: dict[str, list[dict]] = {}
     for node in nodes:
         children.setdefault(node["parent"], []).append(node)
+    heads = {}  # a symbol with parts is indexed by its own lines only: its parts have their entries
+    for node, symbol in zip(nodes, result.symbols):
+        if node["parent"] != path:
+            heads.setdefault(node["parent"], symbol.start_byte)
+    for node, symbol in zip(nodes, result.symbols):
+        node["terms"] = body_terms(path, symbol.qualname, data[symbol.start_byte:heads.get(node["id"], symbol.end_byte)])
     local_names = {s.name for s in result.symbols if len(s.name) > 2 and s.kind not in ("variable", "constant")}
     for node, symbol in zip(reversed(nodes), reversed(result.symbols)):  # children first: parents quote them
         kids = children.get(node["id"], [])

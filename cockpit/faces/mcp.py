@@ -73,8 +73,9 @@ directory's entries, a file's classes and functions, a class's methods); 'source
 (a directory shows its entries), cut at 2,000 lines. The header gives the path, line range, kind and
 the view's token count.""",
     "search": """\
-Find files and symbols by name or words: exact names first, then name prefixes, then full-text
-matches on paths, names and summaries. Each hit gives kind, signature, `path:start-end`, its id (pass
+Find files and symbols by name or words: exact names first, then name prefixes, then symbols whose
+names or bodies use the words (parameters, attributes, strings; `json.dumps` prefers json's own), then
+files whose paths, names and summaries match. Each hit gives kind, signature, `path:start-end`, its id (pass
 it to `zoom` as the path) and a one-line summary.""",
     "read": """\
 Exact lines of one file of the pyramid, 1-based and inclusive, each prefixed with its line number.
