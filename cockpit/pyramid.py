@@ -164,8 +164,9 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
     for node, symbol in zip(reversed(nodes), reversed(result.symbols)):  # children first: parents quote them
         kids = children.get(node["id"], [])
         uses = _local_uses(data, symbol, local_names) if not node["doc"] and node["kind"] in CALLERS else []
+        body = data[symbol.start_byte:symbol.end_byte].decode("utf-8", "replace") if node["kind"] in CALLERS else ""
         node["summaries"] = extractive.symbol_ladder(
-            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids), uses
+            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids), uses, body
         )
         node["outline"] = _symbol_outline(node, kids)
         # A symbol's counts wait for their first use (see source_tokens): most symbols are never
@@ -270,7 +271,7 @@ def build_dir(dir_id: str, children: list[dict], repo_name: str) -> dict:
     ranked = sorted(children, key=lambda c: (c["name"].startswith(("_", ".")) and c["name"] != "__init__.py",
                                              c["name"].lower() in SUPPORTING_DIRS or c["name"].startswith("test_"),
                                              -c["tokens"][7] if c["tokens"] else 0))
-    parts = [(c["kind"], c["name"] + ("/" if c["kind"] == "dir" else ""), c["summaries"][1]) for c in ranked]
+    parts = [(c["kind"], c["name"] + ("/" if c["kind"] == "dir" else ""), c["summaries"][2]) for c in ranked]
     summaries = extractive.directory_ladder(name if not is_repo else repo_name, doc, parts, is_repo=is_repo)
     outline_text = "\n".join(
         f"{c['name']}{'/' if c['kind'] == 'dir' else ''}  # {c['summaries'][2]}" for c in children
