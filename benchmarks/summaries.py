@@ -46,7 +46,7 @@ NOISE = {
                              r"\bO auth\b|\bUU ID\b"),
     "dunder lost": re.compile(r"(?<![_\w])(?:init|main|all|name|slots)\.py\b|(?<!_)\binit\b(?= py\b)"),
 }
-_CONTENT = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_CONTENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 KIND_NOUNS = ("function", "method", "class", "constant", "value", "variable", "module", "file")
 
@@ -57,7 +57,8 @@ def _name_words(name: str) -> str:
 
 def noise_of(node: dict, rung: int, text: str) -> list[str]:
     """The noise patterns a rung's text matches (empty: none)."""
-    found = [name for name, pattern in NOISE.items() if pattern.search(text)]
+    found = [name for name, pattern in NOISE.items() if pattern.search(text)
+             and (name != "file list" or node["kind"] in ("dir", "repo"))]
     if text.count("(") != text.count(")") or text.count("[") != text.count("]") or text.count('"') % 2 or \
             text.count("`") % 2:
         found.append("unbalanced")
@@ -66,15 +67,18 @@ def noise_of(node: dict, rung: int, text: str) -> list[str]:
             rf"(?i){re.escape(name)}\s+(?:{'|'.join(KIND_NOUNS)})\b", text):
         found.append("name echoed")
     last = _CONTENT.findall(text)[-1:] if text else []
-    if last and len(last[0]) > 2:
+    if last and len(last[0].strip("_")) > 2:
         known = " ".join([node["name"], node["doc"] or "", node["signature"] or "", node["outline"] or ""])
         if not re.search(rf"(?i){re.escape(last[0])}\b", known) and re.search(rf"(?i)\b{re.escape(last[0])}\w",
                                                                               known):
             found.append("cut word")  # the last word is only ever the start of a longer one here
     if rung >= 3:
         below = node["summaries"][rung - 1]
-        richer = node["kind"] in ("dir", "repo", "file") or len((node["doc"] or "").split()) > 2 * len(below.split())
-        if text == below and richer and len(text.split()) < 0.6 * BUDGETS[rung]:
+        said = {w.lower() for w in re.findall(r"\w{4,}", text)}
+        unsaid = {w.lower() for w in re.findall(r"\w{4,}", (node["doc"] or "") + " " + "\n".join(
+            (node["outline"] or "").splitlines()[0 if node["kind"] in ("dir", "repo", "file") else 1:]))} - said
+        licence = re.match(r"(?i)(?:licen[cs]e|copying)", node["name"])  # a licence names itself: done
+        if text == below and not licence and len(unsaid) > 8 and len(text.split()) < 0.6 * BUDGETS[rung]:
             found.append("stalled")  # the same words again although there is more to say
     return found
 

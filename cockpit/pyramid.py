@@ -104,7 +104,7 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
         "doc": result.doc,
         "hash": content_hash,
         "summarizer": SUMMARIZER,
-        "summaries": extractive.file_ladder(path, lang, result.doc, parts),
+        "summaries": extractive.file_ladder(path, lang, result.doc, parts, result.imports, "" if parts else text),
         "outline": _file_outline(symbol_nodes, path) if symbol_nodes else _preview(text),
         "position": 0,
     }
@@ -164,7 +164,8 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
     for node, symbol in zip(reversed(nodes), reversed(result.symbols)):  # children first: parents quote them
         kids = children.get(node["id"], [])
         uses = _local_uses(data, symbol, local_names) if not node["doc"] and node["kind"] in CALLERS else []
-        body = data[symbol.start_byte:symbol.end_byte].decode("utf-8", "replace") if node["kind"] in CALLERS else ""
+        body = data[symbol.start_byte:symbol.end_byte].decode("utf-8", "replace") \
+            if node["kind"] in CALLERS or not node["doc"] and node["kind"] in BODY_KINDS else ""
         node["summaries"] = extractive.symbol_ladder(
             node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids), uses, body
         )
@@ -177,6 +178,8 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
 
 SUPPORTING_DIRS = {"test", "tests", "testing", "docs", "doc", "examples", "benchmarks", "scripts", "tools", "vendor"}
 CALLERS = ("function", "method", "macro")
+# Undocumented symbols told by their source: a value by its expression, a type by its shape.
+BODY_KINDS = ("variable", "constant", *extractive.SHAPE_KINDS)
 
 
 def _local_uses(data: bytes, symbol, local_names: set[str]) -> list[str]:

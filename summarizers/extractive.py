@@ -190,6 +190,8 @@ def _trim_tail(tokens: list[str]) -> list[str]:
     """Drop trailing function words and punctuation so a phrase ends on content."""
     tokens = list(tokens)
     while tokens and (_bare(tokens[-1]) in FUNCTION_WORDS or not _bare(tokens[-1])):
+        if not _balanced(tokens[:-1]) and _balanced(tokens):
+            break  # "Tuple[str, ...]": the last token closes a bracket
         tokens.pop()
     if tokens:
         tokens[-1] = tokens[-1].rstrip(",;:-–—(")
@@ -330,6 +332,11 @@ def _telegraphic(text: str) -> str:
 
 def _finish(text: str) -> str:
     text = text.strip().rstrip(",;:-–—")
+    if not _balanced([text]):  # a cut left a bracket or quote open: end before it, or drop the marks
+        tokens = text.split()
+        while len(tokens) > 1 and not _balanced(tokens):
+            tokens.pop()
+        text = " ".join(tokens) if _balanced(tokens) else re.sub(r"[()\[\]{}\"`]", "", text)
     if not text:
         return ""
     ending = text[-1] if text[-1] in ".!?" else ""
@@ -407,7 +414,7 @@ def _params(signature: str) -> list[str]:
             current = ""
             name = re.split(r"[:=]", part)[0].strip().lstrip("*&").split()[-1:] if part else []
             if name and name[0] not in ("self", "cls", "this", "void", "*", "/", "..."):
-                names.append(name[0].strip("*&[]"))
+                names.append(name[0].strip("*&[]?").lstrip("."))
             continue
         current += ch
     return names
@@ -423,12 +430,16 @@ def grow(core: list[str], *extras: list[str]) -> list[str]:
 
     `core` holds ever fuller forms of what the node is; each of `extras` is one more fact
     (its parameters, what it returns or raises, what it calls, its parts) as ever longer
-    versions. From the 8-word rung up, each rung adds the longest version of each fact
-    that still fits, so a longer rung says more than a shorter one.
+    versions, least to most. From the 8-word rung up, each rung adds the fullest version of
+    each fact that still fits, so a longer rung says more than a shorter one; from the
+    16-word rung up the core takes at most half the words when there are facts to add.
     """
     base = ladder(*core)
     rungs = []
-    for budget, text in zip(BUDGETS, base):
+    has_extras = any(extras)
+    for index, (budget, text) in enumerate(zip(BUDGETS, base)):
+        if budget >= 16 and has_extras and word_count(text) > budget // 2:
+            text = base[index - 1]
         if not text and extras:  # nothing to say about it as a whole: its facts are the summary
             text = next((v for group in extras for v in reversed(group) if word_count(v) <= budget), "")
             extras_left = [g for g in extras if text not in g]
@@ -439,22 +450,22 @@ def grow(core: list[str], *extras: list[str]) -> list[str]:
                 room = budget - word_count(text)
                 fitting = [v for v in group if v and word_count(v) <= room]
                 if fitting:
-                    best = max(range(len(fitting)), key=lambda i: (word_count(fitting[i]), i))
-                    text = (_sentence(text) + " " if text else "") + capitalize(fitting[best])
+                    text = (_sentence(text) + " " if text else "") + capitalize(fitting[-1])
         rungs.append(_finish(text) if text else "")
     return rungs
 
 
-def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8) -> list[str]:
-    """'Defines a, b and 3 more', then with each item's gist: a list at every length."""
+def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gists: int = 4) -> list[str]:
+    """A list at every length, least to most: 'Defines a', 'Defines a, b and 3 more', ..., then
+    with the gists of the first few: names first (they are what a reader searches for)."""
     if not items:
         return []
     versions = []
-    for with_gist in (False, True):
-        for k in range(1, min(limit, len(items)) + 1):
-            shown = [f"{n} ({g})" if with_gist and g and not _echoes(n, g) else n for n, g in items[:k]]
-            more = f" and {len(items) - k} more" if len(items) > k else ""
-            versions.append(f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}")
+    count = min(limit, len(items))
+    for k, g in [(k, 0) for k in range(1, count + 1)] + [(count, g) for g in range(1, min(gists, count) + 1)]:
+        shown = [f"{n} ({gist})" if i < g and gist and not _echoes(n, gist) else n for i, (n, gist) in enumerate(items[:k])]
+        more = f" and {len(items) - k} more" if len(items) > k else ""
+        versions.append(f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}")
     return versions
 
 
@@ -469,7 +480,7 @@ def _echoes(name: str, gist: str) -> bool:
 _BODY_FACTS = re.compile(
     r"\b(?P<kw>return|yield|raise|throw)\b[ \t]*(?:new[ \t]+)?(?=(?P<expr>[^;\n]*))"
     r"|(?<![\w.$])(?:self|this)\.(?P<attr>[A-Za-z_]\w*)[ \t]*=(?!=)"
-    r"|(?<![\w.$])(?P<call>[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("
+    r"|(?<![\w.$])(?P<call>[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\("
 )
 _NOT_CALLS = {
     "if", "elif", "for", "while", "switch", "catch", "return", "function", "func", "fn", "def", "with", "and", "or",
@@ -478,6 +489,8 @@ _NOT_CALLS = {
     "tuple", "set", "type", "bool", "float", "repr", "iter", "next", "enumerate", "zip", "map", "filter", "sorted",
     "min", "max", "abs", "any", "all", "self", "this", "cls", "throw", "raise", "else", "try", "except", "finally",
 }
+_NOTHING = {"None", "null", "undefined", "nil", "False", "True", "false", "true", "0", "-1", "1", "err", "self"}
+_TRIPLE_QUOTED = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
 _GUARD = re.compile(r"^\s*(?:if|elif|else if|\}\s*else if)\s*\(?\s*(.+?)\s*\)?\s*[:{]?\s*$")
 
 
@@ -506,6 +519,8 @@ def body_facts(body: str, name: str, params: list[str]) -> dict[str, list[str]]:
     """What a body returns, raises (and when), calls and sets, in order of first appearance."""
     facts: dict[str, dict[str, None]] = {"returns": {}, "raises": {}, "calls": {}, "sets": {}, "yields": {}}
     lines = None
+    if '"""' in body or "'''" in body:  # a docstring's prose is not code
+        body = _TRIPLE_QUOTED.sub('""', body)
     head = re.search(rf"{re.escape(name)}\s*(?:<[^>]*>)?\s*\(", body)
     start = _closing(body, head.end() - 1) if head else 0
     for match in _BODY_FACTS.finditer(body, start):
@@ -521,7 +536,8 @@ def body_facts(body: str, name: str, params: list[str]) -> dict[str, list[str]]:
                 row = body.count("\n", 0, match.start())
                 guard = _GUARD.match(lines[row - 1]) if row > 0 and lines[row].strip().startswith(kw) else None
                 cond = guard.group(1) if guard else ""
-                if cond and word_count(cond) <= 6 and _balanced([cond]) and len(cond) <= 50:
+                if cond and word_count(cond) <= 6 and cond.count("(") == cond.count(")") and len(cond) <= 50 \
+                        and not re.search(r"[;{}]|\breturn\b", cond):
                     what = f"{what} if {cond}"
                 facts["raises"].setdefault(what)
             elif what:
@@ -533,6 +549,7 @@ def body_facts(body: str, name: str, params: list[str]) -> dict[str, list[str]]:
             last = call.rsplit(".", 1)[-1]
             if last != name and call not in _NOT_CALLS and not call.startswith("self.__"):
                 facts["calls"].setdefault(call)
+    facts["returns"] = dict.fromkeys(sorted(facts["returns"], key=lambda r: r in _NOTHING))  # the value first
     return {k: list(v) for k, v in facts.items()}
 
 
@@ -580,9 +597,11 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
     local = set(uses)
     calls = sorted(facts.get("calls", []), key=lambda c: c.rsplit(".", 1)[-1] not in local) if body else list(uses)
     returns = _returns(signature)
+    returns = "itself" if returns == "this" else returns
     extras = [
         _fact_versions("takes", params),
-        [f"returns {returns}"] if returns and returns not in ("None", "void", "()") and len(returns) <= 40 else [],
+        [f"returns {returns}"] if returns and returns not in ("None", "void", "()") and len(returns) <= 40
+        and returns.count("(") == returns.count(")") and _balanced([returns]) else [],
         _fact_versions("raises", facts.get("raises", []), 3),
         _fact_versions("calls", calls),
         _fact_versions("sets", facts.get("sets", [])),
@@ -602,6 +621,10 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
             if verb == "calls":  # the calls the core could not name come after the other facts
                 extras[3] = _fact_versions("also calls", calls[2:])
             return grow(core, *[e for e in extras if not (e and e[0].split()[0] == verb)])
+    if kind in SHAPE_KINDS and body and not parts:
+        core = _shape(kind, body)
+        if core:
+            return grow(core)
     if kind == "class" or parts:
         bases = _BASES.search(signature)
         base = (bases.group("py") or bases.group("ts") or "").split(",")[0].split("[")[0].strip() if bases else ""
@@ -612,8 +635,36 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
             lead = f"{base} subclass with" if base else f"{capitalize(KIND_NOUNS.get(kind, kind))} with"
             core += [f"{lead} {_join(names[:k])}" for k in (1, 2, 3) if k <= len(names)]
         if core:
-            return grow(core, *extras[:-1], _list_versions("has", [(n, g) for _, n, g in parts][3:], 6))
+            gists = [(n, g) for _, n, g in parts if g and not _echoes(n, g)]
+            return grow(core, *extras[:-1], _list_versions("has", gists, 6)[min(len(gists), 6):])
     return grow([capitalize(identifier_words(name))], *extras)  # nothing else to go by
+
+
+SHAPE_KINDS = ("type", "interface", "struct", "enum", "trait")
+_FIELD = re.compile(r"^\s*(?:readonly\s+|pub\s+)?([A-Za-z_$][\w$]*)\??\s*[:(]", re.MULTILINE)
+
+
+def _shape(kind: str, body: str) -> list[str]:
+    """A type by its shape: what it extends, the members it lists, or the types it unites."""
+    head, _, rest = body.partition("{") if "{" in body.split("=", 1)[0] else (body, "", "")
+    texts = []
+    base = re.search(r"\bextends\s+([\w$.]+)", head)
+    if base:
+        texts.append(f"Extends {base.group(1)}")
+    fields = [f for f in dict.fromkeys(_FIELD.findall(rest)) if f not in ("return", "if", "for")]
+    if fields:
+        lead = f"{texts[0]} with" if texts else ("Members" if kind == "enum" else "Fields")
+        texts += [f"{lead} {_join(fields[:k])}" + (f" and {len(fields) - k} more" if len(fields) > k else "")
+                  for k in (1, 2, 3, 5, 8) if k <= len(fields)]
+    elif "=" in head and not texts:
+        value = " ".join(head.split("=", 1)[1].split()).rstrip(";")
+        options = [o.strip() for o in value.strip("| ").split("|")]
+        if len(options) > 1 and all(re.fullmatch(r"[\w$.'\"<>\[\] ]+", o) and _balanced([o]) for o in options):
+            texts += [f"One of {_or_join(options[:k])}" + (" and more" if len(options) > k else "")
+                      for k in (1, 2, 3, 6) if k <= len(options)]
+        elif word_count(value) <= 12 and _balanced([value]):
+            texts.append(f"Alias of {value}")
+    return texts
 
 
 def _doing(facts: dict, calls: list[str], body: str) -> list[str]:
@@ -634,14 +685,19 @@ def _doing(facts: dict, calls: list[str], body: str) -> list[str]:
 def _value_texts(value: str, name: str) -> list[str]:
     """A constant or variable by its value: what builds it, or the value itself when short."""
     value = " ".join(value.split())
-    short = word_count(value) <= 8 and len(value) <= 60 and _balanced([value])
+    if not value:
+        return []
+    short = word_count(value) <= 8 and len(value) <= 60 and _balanced([value]) and not is_noise_line(value)
     call = re.match(r"^(?:new\s+)?([A-Za-z_$][\w.$]*)\s*\(", value)
     if call:
         head = call.group(1)
         return [f"{head} result", f"Result of {value}" if short else f"Result of {head}(…)"]
     if value.startswith("(") and _closing(value, 0) == len(value.rstrip(";")) and "," not in value:
         return _value_texts(value.rstrip(";")[1:-1], name)  # parentheses around one expression
-    kinds = {"[": "List", "{": "Mapping", "(": "Tuple", "'": "String", '"': "String"}
+    generic = re.match(r"^([A-Za-z_][\w.]*)\[", value)
+    if generic:  # a type alias: Tuple[str, ...], Callable[[str], str]
+        return [f"{generic.group(1).rsplit('.', 1)[-1]} type"] + ([f"Type {value}"] if short else [])
+    kinds = {"[": "List", "{": "Mapping", "(": "Tuple", "'": "String", '"': "String", "/": "Regex", "`": "String"}
     if value[:1] in kinds:
         return [f"{kinds[value[0]]} literal"] + ([f"{kinds[value[0]]} {value}"] if short else [])
     if re.fullmatch(r"-?[\d_.]+(?:e-?\d+)?", value):
@@ -663,7 +719,7 @@ def name_words(name: str) -> str:
     return identifier_words(name)
 
 
-_TEST_FILE = re.compile(r"^(?:test_(?P<a>\w+)|(?P<b>\w+?)(?:_test|_spec|\.test|\.spec))$")
+_TEST_FILE = re.compile(r"^(?:test_(?P<a>\w+)|(?P<b>[\w-]+?)(?:_test|_spec|\.test|\.spec))$")
 
 
 def file_label(path: str, lang: str | None) -> str:
@@ -685,28 +741,53 @@ def file_label(path: str, lang: str | None) -> str:
     return f"{capitalize(name_words(stem))} {_LANG_NOUN.get(lang or '', 'file')}"
 
 
-def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, str, str]]) -> list[str]:
-    """Summaries of a file from its own doc and its most important top-level symbols."""
+def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, str, str]],
+                imports: list[str] = (), source: str = "") -> list[str]:
+    """Summaries of a file from its own doc, its most important top-level symbols and what it imports."""
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
     items = [(_plain_name(n), g) for _, n, g in parts]
     items = [(n, g) for n, g in items if n]
-    contents = _list_versions("Defines", items)
+    contents = _list_versions("Defines", items, 24, 3)
+    uses = _fact_versions("uses", _imported(imports), 8)
     if described:
-        return grow([described], contents)
+        return grow([described], contents, uses)
     label = file_label(path, lang)
     if not items:
-        return grow([label])
+        exported = _imported([i for i in imports if i.startswith("export")])
+        if exported:  # an index that re-exports: it is what it passes on
+            rest = [i for i in _imported(imports) if i not in exported]
+            return grow([f"Re-exports {_join(exported[:k])}" for k in (1, 2, 3) if k <= len(exported)],
+                        _fact_versions("re-exports", exported[3:], 8), _fact_versions("uses", rest, 8))
+        cases = list(dict.fromkeys(_TEST_CASE.findall(source[:200_000])))
+        if cases:  # tests written as calls: what they check is in their names
+            return grow([label], _fact_versions("checks", [" ".join(c.split()) for c in cases], 8), uses)
+        return grow([label], uses)
     names = [n for n, _ in items]
     if not label.endswith((" module", " file", " document", " script")):  # a label that says what it is
         core = [label] + [f"{label}: {_join(names[:k])}" for k in (1, 2, 3) if k <= len(names)]
     else:  # a plain name says nothing: the file is what it defines
-        core = [(", ".join(names[:k]) + f" and {len(names) - k} more") if len(names) > k else _join(names[:k])
-                for k in (1, 2, 3) if k <= len(names)]
-        core = [_join(names[:1])] + core
-    return grow(core, _list_versions("Defines", items[min(3, len(items)):]) if len(items) > 3 else
-                [f"Defines {_join([f'{n} ({g})' for n, g in items[:k]])}" for k in range(1, len(items) + 1)])
+        core = [_join(names[:k]) for k in (1, 2, 3) if k <= len(names)]
+    return grow(core, _list_versions("Also defines", items[min(3, len(items)):], 24, 3) if len(items) > 3 else
+                [f"Defines {_join([f'{n} ({g})' for n, g in items[:k]])}" for k in range(1, len(items) + 1)], uses)
 
 
+_IMPORTED = re.compile(r"""from\s+['"]([^'"]+)['"]|^\s*from\s+([\w.]+)\s+import|^\s*import\s+([\w.]+)|"""
+                       r"""require\(\s*['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|^\s*import\s+\(?\s*"([^"]+)"|"""
+                       r"""^\s*use\s+([\w:]+)|#include\s*[<"]([^>"]+)""")
+
+
+def _imported(imports: list[str]) -> list[str]:
+    """The modules a file's import statements name, in order, once each."""
+    found: dict[str, None] = {}
+    for statement in imports:
+        match = _IMPORTED.search(statement)
+        if match:
+            name = next(g for g in match.groups() if g)
+            found.setdefault(re.sub(r"\.(?:js|ts|cjs|mjs)$", "", name))
+    return list(found)
+
+
+_TEST_CASE = re.compile(r"""^\s*(?:test|it|describe)(?:\.\w+)?\(\s*["'`]([^"'`\n]{3,60})["'`]""", re.MULTILINE)
 _LANG_NOUN = {"python": "module", "markdown": "document", "bash": "script", None: "file"}
 
 
@@ -779,10 +860,10 @@ def directory_ladder(path: str, doc: str, parts: list[tuple[str, str, str]], is_
     """Summaries of a directory: its README or package doc, else the themes of its children; then its parts."""
     name = path.rsplit("/", 1)[-1] if path else "repository"
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
-    holds = _list_versions("Holds", [(n, g) for _, n, g in parts])
+    holds = _list_versions("Holds", [(n, g) for _, n, g in parts], 12, 4)
     if described:
         return grow([described], holds)
-    themes = _theme_versions(parts)
+    themes = _theme_versions(parts) or ([parts[0][2]] if parts and parts[0][2] else [])
     if themes:
         return grow(themes, holds)
     noun = "repository" if is_repo else "directory"

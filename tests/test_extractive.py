@@ -77,7 +77,7 @@ def test_undocumented_symbols_are_described_by_their_structure():
     check_rungs(rungs)
     cls = symbol_ladder("class", "HTTPServer", "class HTTPServer(TCPServer)", "",
                         [("method", "serve", "Serve requests until stopped")])
-    assert cls[1] == "HTTP server class"
+    assert cls[1] == "TCPServer subclass with serve"
     assert "serve (Serve requests until stopped)" in cls[5]
 
 
