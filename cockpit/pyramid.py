@@ -90,6 +90,10 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
     symbol_nodes = _symbol_nodes(path, data, content_hash, lang, result)
     top = [n for n in symbol_nodes if n["parent"] == path]
     parts = _ranked_parts(top)
+    # After the top level, the public members of its classes: a file is also what they do.
+    classes = {n["id"] for n in top if n["kind"] not in CALLERS and n["kind"] not in BODY_KINDS[:2]}
+    parts += [p for p in _ranked_parts([n for n in symbol_nodes if n["parent"] in classes])
+              if not p[1].startswith("_") and p[0] in CALLERS]
     name = path.rsplit("/", 1)[-1]
     file_node = {
         "id": path,

@@ -435,23 +435,30 @@ def grow(core: list[str], *extras: list[str]) -> list[str]:
     16-word rung up the core takes at most half the words when there are facts to add.
     """
     base = ladder(*core)
+    counted = [[(v, word_count(v)) for v in group if v] for group in extras]
+    counted = [group for group in counted if group]
     rungs = []
-    has_extras = any(extras)
     for index, (budget, text) in enumerate(zip(BUDGETS, base)):
-        if budget >= 16 and has_extras and word_count(text) > budget // 2:
-            text = base[index - 1]
-        if not text and extras:  # nothing to say about it as a whole: its facts are the summary
-            text = next((v for group in extras for v in reversed(group) if word_count(v) <= budget), "")
-            extras_left = [g for g in extras if text not in g]
-        else:
-            extras_left = list(extras)
+        used = word_count(text)
+        if budget >= 16 and counted and used > min(budget // 2, 16):
+            text = base[min(index - 1, 3)]  # at most 16 words: the rest of the rung is for the facts
+            used = word_count(text)
+        groups = counted
+        if not text and counted:  # nothing to say about it as a whole: its facts are the summary
+            text, used = next(((v, n) for group in counted for v, n in reversed(group) if n <= budget), ("", 0))
+            groups = [g for g in counted if all(v != text for v, _ in g)]
+        added = False
         if budget >= 8:
-            for group in extras_left:
-                room = budget - word_count(text)
-                fitting = [v for v in group if v and word_count(v) <= room]
+            for group in groups:
+                fitting = None
+                for version, count in group:  # least to most: the last that fits
+                    if count <= budget - used:
+                        fitting = (version, count)
                 if fitting:
-                    text = (_sentence(text) + " " if text else "") + capitalize(fitting[-1])
-        rungs.append(_finish(text) if text else "")
+                    text = (_sentence(text) + " " if text else "") + capitalize(fitting[0])
+                    used += fitting[1]
+                    added = True
+        rungs.append(_finish(text) if added else text)
     return rungs
 
 
@@ -477,11 +484,11 @@ def _echoes(name: str, gist: str) -> bool:
 
 # --- what a body does -------------------------------------------------------------------
 
-_BODY_FACTS = re.compile(
-    r"\b(?P<kw>return|yield|raise|throw)\b[ \t]*(?:new[ \t]+)?(?=(?P<expr>[^;\n]*))"
-    r"|(?<![\w.$])(?:self|this)\.(?P<attr>[A-Za-z_]\w*)[ \t]*=(?!=)"
-    r"|(?<![\w.$])(?P<call>[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\("
-)
+# Three plain scans are faster than one alternation tried at every position.
+_KEYWORD_FACT = re.compile(r"\b(return|yield|raise|throw)\b[ \t]*(?:new[ \t]+)?([^;\n]*)")
+_ATTR_FACT = re.compile(r"\b(?:self|this)\.([A-Za-z_]\w*)[ \t]*=(?!=)")
+_CALL_FACT = re.compile(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\(")
+_AFTER_NAME = re.compile(r"\s*(?:<[^>]*>)?\s*\(")
 _NOT_CALLS = {
     "if", "elif", "for", "while", "switch", "catch", "return", "function", "func", "fn", "def", "with", "and", "or",
     "not", "in", "is", "typeof", "sizeof", "super", "new", "match", "case", "yield", "await", "async", "lambda",
@@ -521,14 +528,15 @@ def body_facts(body: str, name: str, params: list[str]) -> dict[str, list[str]]:
     lines = None
     if '"""' in body or "'''" in body:  # a docstring's prose is not code
         body = _TRIPLE_QUOTED.sub('""', body)
-    head = re.search(rf"{re.escape(name)}\s*(?:<[^>]*>)?\s*\(", body)
+    at = body.find(name)
+    head = _AFTER_NAME.match(body, at + len(name)) if at >= 0 else None
     start = _closing(body, head.end() - 1) if head else 0
-    for match in _BODY_FACTS.finditer(body, start):
-        kw = match.group("kw")
+    for match in _KEYWORD_FACT.finditer(body, start):
+        kw, expr = match.groups()
         if kw:
-            what = _expression(match.group("expr"))
+            what = _expression(expr)
             if kw in ("raise", "throw"):
-                what = re.sub(r"\(.*", "", match.group("expr").split()[0]) if match.group("expr").split() else ""
+                what = re.sub(r"\(.*", "", expr.split()[0]) if expr.split() else ""
                 if not re.fullmatch(r"[A-Za-z_$][\w.$]*", what):
                     continue
                 if lines is None:
@@ -542,13 +550,12 @@ def body_facts(body: str, name: str, params: list[str]) -> dict[str, list[str]]:
                 facts["raises"].setdefault(what)
             elif what:
                 facts["returns" if kw == "return" else "yields"].setdefault(what)
-        elif match.group("attr"):
-            facts["sets"].setdefault(match.group("attr"))
-        else:
-            call = match.group("call")
-            last = call.rsplit(".", 1)[-1]
-            if last != name and call not in _NOT_CALLS and not call.startswith("self.__"):
-                facts["calls"].setdefault(call)
+    for attr in _ATTR_FACT.findall(body, start):
+        facts["sets"].setdefault(attr)
+    for call in _CALL_FACT.findall(body, start):
+        last = call.rsplit(".", 1)[-1]
+        if last != name and call not in _NOT_CALLS and not call.startswith("self.__"):
+            facts["calls"].setdefault(call)
     facts["returns"] = dict.fromkeys(sorted(facts["returns"], key=lambda r: r in _NOTHING))  # the value first
     return {k: list(v) for k, v in facts.items()}
 
@@ -747,7 +754,7 @@ def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, st
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
     items = [(_plain_name(n), g) for _, n, g in parts]
     items = [(n, g) for n, g in items if n]
-    contents = _list_versions("Defines", items, 24, 3)
+    contents = _list_versions("Defines", items, 40, 3)
     uses = _fact_versions("uses", _imported(imports), 8)
     if described:
         return grow([described], contents, uses)
@@ -767,7 +774,7 @@ def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, st
         core = [label] + [f"{label}: {_join(names[:k])}" for k in (1, 2, 3) if k <= len(names)]
     else:  # a plain name says nothing: the file is what it defines
         core = [_join(names[:k]) for k in (1, 2, 3) if k <= len(names)]
-    return grow(core, _list_versions("Also defines", items[min(3, len(items)):], 24, 3) if len(items) > 3 else
+    return grow(core, _list_versions("Also defines", items[min(3, len(items)):], 40, 3) if len(items) > 3 else
                 [f"Defines {_join([f'{n} ({g})' for n, g in items[:k]])}" for k in range(1, len(items) + 1)], uses)
 
 
