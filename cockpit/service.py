@@ -80,10 +80,17 @@ def refresh(root: str, store: Store, config: Config, progress: Progress | None =
         if job:
             job.progress(done, total)
 
+    options = scan_options(config)
+    options["exclude"] += tuple(exclude)
+    options["max_file_bytes"] = max_file_size or options["max_file_bytes"]
     with builder_lock(store, report, job):
-        return build(root, store, subpath=subpath, workers=workers or config.workers,
-                     max_file_bytes=max_file_size or config.max_file_bytes, progress=report,
-                     exclude=tuple(config.exclude) + tuple(exclude))
+        return build(root, store, subpath=subpath, workers=workers or config.workers, progress=report, **options)
+
+
+def scan_options(config: Config) -> dict:
+    """What decides which files are in the pyramid: for a build, and for every watcher."""
+    return {"max_file_bytes": config.max_file_bytes, "exclude": tuple(config.exclude),
+            "include_compiled": config.include_compiled}
 
 
 @contextlib.contextmanager

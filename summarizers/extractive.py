@@ -31,7 +31,7 @@ CLAUSE_STARTS = {
     "after", "before", "until", "without", "except", "instead", "returning", "including",
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "resp.", "Mr.", "Dr.", "No.")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "resp.", "Mr.", "Dr.", "No.", "a.k.a.", "aka.")
 _SECTION_HEADER = re.compile(
     r"^\s*(?:(?:Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Examples?|Notes?|Usage|Attributes|"
     r"See Also|Warnings?|Todo)\s*:?\s*$|(?:Args|Arguments|Parameters|Returns?|Yields?|Raises|Examples?)\s*:|"
@@ -53,7 +53,12 @@ _LEAD_IN = re.compile(
     r"exports|offers|supplies)?\s*",
     re.IGNORECASE,
 )
-_IDENTIFIER_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Mixed-case words a reader keeps whole; then UUIDv4/IPv6, acronyms before a capitalised word
+# (HTTPServer), words with their digits (utf8, OAuth2, base64).
+_MIXED_WORDS = r"NaN|OAuth|GraphQL|JavaScript|TypeScript|GitHub|GitLab|PyPI|macOS|iOS|BigInt|WebSocket|MySQL|NumPy"
+_IDENTIFIER_PARTS = re.compile(
+    rf"(?:{_MIXED_WORDS})\d*|[A-Z]{{2,}}v\d+|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*[a-z]?(?![a-z])|\d+[a-z]*"
+)
 
 
 def words(text: str) -> list[str]:
@@ -73,6 +78,33 @@ _BOILERPLATE = re.compile(
     r"-\*-.*-\*-|^vim?:|^[\w./-]+\.(py|c|h|js|ts|go|rs|rb|sh)$|spdx-|permission to use|this file is part of|"
     r"provided \W?as is\W?|without (any )?warranty)"
 )
+# Lines that are directives to a tool, not words for a reader.
+_NOISE_LINE = re.compile(
+    r"(?i)\bnoqa\b|@ts-(?:ignore|expect-error|nocheck|check)\b|\beslint(?:-disable|-enable|\s+[\w/-]+:)|"
+    r"\bpylint:|\btype:\s*ignore|^pragma\b|#\s*pragma\b|\bistanbul\s+ignore|prettier-ignore|\bfmt:\s*(?:off|on|skip)|"
+    r"^(?:mypy|pyright|isort|ruff|flake8|nosec|jshint|jscs|tslint|c8|biome-ignore|deno-lint-ignore)\b|"
+    r"^#?\s*!|^\s*(?:TODO|FIXME|XXX|HACK)\b|\b(?:generated|created) (?:by|with|from|automatically)\b|"
+    r"\bdo not (?:edit|modify)\b|@generated|\bauto-?generated\b|^(?:global|jslint|exported)\s|^\$\w+\$|"
+    r"^[\w.-]+\.(?:py|js|ts|go|rs|c|h)\s*[:-]"
+)
+_SEPARATOR_RUN = re.compile(r"([/=*#~_+<>-])\1{3,}")
+_IMAGE_OR_LINK = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)|!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]|"
+                            r"\[[^\]]*\]\([^)]*\)|\[[^\]]*\]\[[^\]]*\]|<[^>]+>|https?://\S+")
+
+
+def is_noise_line(line: str) -> bool:
+    """A pragma, banner, separator, badge row, TODO or licence line: never a summary."""
+    stripped = line.strip()
+    if not stripped or _NOISE_LINE.search(stripped) or _BOILERPLATE.search(stripped):
+        return True
+    rest = _IMAGE_OR_LINK.sub(" ", stripped)
+    if _SEPARATOR_RUN.search(rest):  # a banner: "///// TYPES /////"
+        rest = _SEPARATOR_RUN.sub(" ", rest)
+        if word_count(rest) <= 4:
+            return True
+    return not re.search(r"[^\W\d_]{2}", rest)  # only images, links, rules or punctuation left
+
+
 # Docs that only say a directory is a package: no better than no doc at all.
 _GENERIC_DOC = re.compile(
     r"(?i)^(?:this (?:directory|dir|file) is )?(?:a |an |the )?(?:python )?(?:package|module)(?: marker)?\.?$|"
@@ -112,7 +144,7 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
                 break
             continue
         lines = [ln.strip().lstrip("#").strip() for ln in paragraph]
-        lines = [ln for ln in lines if ln and not _BOILERPLATE.search(ln) and not set(ln) <= set("=-~^#*_+|. ")]
+        lines = [_SEPARATOR_RUN.sub(" ", ln).strip() for ln in lines if not is_noise_line(ln)]
         if not lines:
             continue
         text = " ".join(lines)
@@ -136,7 +168,7 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
 def sentences(text: str) -> list[str]:
     found: list[str] = []
     for piece in _SENTENCE_END.split(text):
-        if found and (found[-1].endswith(_ABBREVIATIONS) or piece[:1] in ",;:)"):
+        if found and (found[-1].endswith(_ABBREVIATIONS) or piece[:1] in ",;:)" or not _balanced([found[-1]])):
             found[-1] += " " + piece  # "e.g. foo" does not end a sentence
         elif piece.strip():
             found.append(piece.strip())
@@ -158,6 +190,8 @@ def _trim_tail(tokens: list[str]) -> list[str]:
     """Drop trailing function words and punctuation so a phrase ends on content."""
     tokens = list(tokens)
     while tokens and (_bare(tokens[-1]) in FUNCTION_WORDS or not _bare(tokens[-1])):
+        if not _balanced(tokens[:-1]) and _balanced(tokens):
+            break  # "Tuple[str, ...]": the last token closes a bracket
         tokens.pop()
     if tokens:
         tokens[-1] = tokens[-1].rstrip(",;:-–—(")
@@ -174,11 +208,18 @@ def _clause_prefix(tokens: list[str], budget: int) -> list[str] | None:
     """The longest prefix that ends at a clause boundary and fits the budget."""
     for end in range(min(len(tokens), budget), 0, -1):
         boundary = end == len(tokens) or tokens[end - 1][-1:] in ",;:)" or _bare(tokens[end]) in CLAUSE_STARTS
-        if boundary:
+        if boundary and _balanced(tokens[:end]):
             candidate = _trim_tail(tokens[:end])
             if candidate:
                 return candidate
     return None
+
+
+def _balanced(tokens: list[str]) -> bool:
+    """No parenthesis, bracket or quote left open: a cut here would leave one."""
+    text = " ".join(tokens)
+    return (text.count("(") <= text.count(")") and text.count("[") <= text.count("]")
+            and text.count('"') % 2 == 0 and text.count("`") % 2 == 0)
 
 
 def _strip_parentheticals(text: str) -> str:
@@ -266,7 +307,23 @@ def fit(text: str | _Source, budget: int) -> str:
         prefix = _clause_prefix(tokens, budget)
         if prefix and len(prefix) * 2 >= min(budget, len(tokens)) and len(prefix) >= min(2, budget):
             return _finish(" ".join(prefix))
+    phrase = _leading_phrase(cuts[-1])
+    if 2 <= len(phrase) <= budget:  # "Specialized container datatypes providing ..." -> its opening noun phrase
+        return _finish(" ".join(phrase))
     return _finish(" ".join(_headline(cuts[-1], budget)))
+
+
+def _leading_phrase(tokens: list[str]) -> list[str]:
+    """The words before the first function word, participle or punctuation: the sentence's subject."""
+    run: list[str] = []
+    for i, token in enumerate(tokens):
+        bare = _bare(token)
+        if not bare or bare in FUNCTION_WORDS or (i and re.fullmatch(r"[a-z]{3,}(?:ing|ed)", bare)):
+            break
+        run.append(token.rstrip(",;:."))
+        if token[-1:] in ",;:.()" or not _balanced(run):
+            break
+    return run if _balanced(run) else []
 
 
 def _telegraphic(text: str) -> str:
@@ -275,6 +332,11 @@ def _telegraphic(text: str) -> str:
 
 def _finish(text: str) -> str:
     text = text.strip().rstrip(",;:-–—")
+    if not _balanced([text]):  # a cut left a bracket or quote open: end before it, or drop the marks
+        tokens = text.split()
+        while len(tokens) > 1 and not _balanced(tokens):
+            tokens.pop()
+        text = " ".join(tokens) if _balanced(tokens) else re.sub(r"[()\[\]{}\"`]", "", text)
     if not text:
         return ""
     ending = text[-1] if text[-1] in ".!?" else ""
@@ -321,7 +383,8 @@ def identifier_words(name: str) -> str:
     parts = _IDENTIFIER_PARTS.findall(core) or [name]
     if core.isupper():  # SCREAMING_CASE: the capitals mark a constant, not acronyms
         return " ".join(p.lower() for p in parts)
-    return " ".join(p if p.isupper() and len(p) > 1 else p.lower() for p in parts)
+    # Acronyms and mixed-case words (HTTP, UUIDv4, NaN) keep their capitals; plain words are lowered.
+    return " ".join(p if any(c.isupper() for c in p[1:]) else p.lower() for p in parts)
 
 
 def _join(items: list[str]) -> str:
@@ -331,7 +394,11 @@ def _join(items: list[str]) -> str:
 
 
 def _params(signature: str) -> list[str]:
-    match = re.search(r"\((.*)\)", signature)
+    signature = re.sub(r"^func\s*\([^)]*\)\s*", "func ", signature)  # a Go method's receiver is not a parameter
+    opening = signature.find("(")
+    if opening < 0:
+        return []
+    match = re.match(r"\((.*)\)", signature[opening:_closing(signature, opening)])
     if not match:
         return []
     names = []
@@ -347,7 +414,7 @@ def _params(signature: str) -> list[str]:
             current = ""
             name = re.split(r"[:=]", part)[0].strip().lstrip("*&").split()[-1:] if part else []
             if name and name[0] not in ("self", "cls", "this", "void", "*", "/", "..."):
-                names.append(name[0].strip("*&[]"))
+                names.append(name[0].strip("*&[]?").lstrip("."))
             continue
         current += ch
     return names
@@ -358,59 +425,298 @@ def _returns(signature: str) -> str:
     return " ".join(match.group(1).split()) if match else ""
 
 
-DUNDER_NAMES = {"__all__": "exported names", "__version__": "version", "__author__": "author",
-                "__slots__": "instance slots", "__init__": "initialise instance"}
+def grow(core: list[str], *extras: list[str]) -> list[str]:
+    """A ladder whose rungs keep adding: the core said at each length, then whole extras while they fit.
+
+    `core` holds ever fuller forms of what the node is; each of `extras` is one more fact
+    (its parameters, what it returns or raises, what it calls, its parts) as ever longer
+    versions, least to most. From the 8-word rung up, each rung adds the fullest version of
+    each fact that still fits, so a longer rung says more than a shorter one; from the
+    16-word rung up the core takes at most half the words when there are facts to add.
+    """
+    base = ladder(*core)
+    counted = [[(v, word_count(v)) for v in group if v] for group in extras]
+    counted = [group for group in counted if group]
+    rungs = []
+    for index, (budget, text) in enumerate(zip(BUDGETS, base)):
+        used = word_count(text)
+        if budget >= 16 and counted and used > min(budget // 2, 16):
+            text = base[min(index - 1, 3)]  # at most 16 words: the rest of the rung is for the facts
+            used = word_count(text)
+        groups = counted
+        if not text and counted:  # nothing to say about it as a whole: its facts are the summary
+            text, used = next(((v, n) for group in counted for v, n in reversed(group) if n <= budget), ("", 0))
+            groups = [g for g in counted if all(v != text for v, _ in g)]
+        added = False
+        if budget >= 8:
+            for group in groups:
+                fitting = None
+                for version, count in group:  # least to most: the last that fits
+                    if count <= budget - used:
+                        fitting = (version, count)
+                if fitting:
+                    text = (_sentence(text) + " " if text else "") + capitalize(fitting[0])
+                    used += fitting[1]
+                    added = True
+        rungs.append(_finish(text) if added else text)
+    return rungs
+
+
+def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gists: int = 4) -> list[str]:
+    """A list at every length, least to most: 'Defines a', 'Defines a, b and 3 more', ..., then
+    with the gists of the first few: names first (they are what a reader searches for)."""
+    if not items:
+        return []
+    versions = []
+    count = min(limit, len(items))
+    for k, g in [(k, 0) for k in range(1, count + 1)] + [(count, g) for g in range(1, min(gists, count) + 1)]:
+        shown = [f"{n} ({gist})" if i < g and gist and not _echoes(n, gist) else n for i, (n, gist) in enumerate(items[:k])]
+        more = f" and {len(items) - k} more" if len(items) > k else ""
+        versions.append(f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}")
+    return versions
+
+
+def _echoes(name: str, gist: str) -> bool:
+    """'Features (Features section)': a gist that only repeats its name."""
+    said = identifier_words(re.sub(r"\.\w+$", "", name.rstrip("/"))).lower()
+    return bool(said) and gist.lower().startswith(said) and word_count(gist) <= word_count(said) + 1
+
+
+# --- what a body does -------------------------------------------------------------------
+
+# Three plain scans are faster than one alternation tried at every position.
+_KEYWORD_FACT = re.compile(r"\b(return|yield|raise|throw)\b[ \t]*(?:new[ \t]+)?([^;\n]*)")
+_ATTR_FACT = re.compile(r"\b(?:self|this)\.([A-Za-z_]\w*)[ \t]*=(?!=)")
+_CALL_FACT = re.compile(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\(")
+_AFTER_NAME = re.compile(r"\s*(?:<[^>]*>)?\s*\(")
+_NOT_CALLS = {
+    "if", "elif", "for", "while", "switch", "catch", "return", "function", "func", "fn", "def", "with", "and", "or",
+    "not", "in", "is", "typeof", "sizeof", "super", "new", "match", "case", "yield", "await", "async", "lambda",
+    "assert", "print", "len", "str", "int", "isinstance", "getattr", "setattr", "hasattr", "range", "list", "dict",
+    "tuple", "set", "type", "bool", "float", "repr", "iter", "next", "enumerate", "zip", "map", "filter", "sorted",
+    "min", "max", "abs", "any", "all", "self", "this", "cls", "throw", "raise", "else", "try", "except", "finally",
+}
+_NOTHING = {"None", "null", "undefined", "nil", "False", "True", "false", "true", "0", "-1", "1", "err", "self"}
+_TRIPLE_QUOTED = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
+_GUARD = re.compile(r"^\s*(?:if|elif|else if|\}\s*else if)\s*\(?\s*(.+?)\s*\)?\s*[:{]?\s*$")
+
+
+def _expression(expr: str) -> str:
+    """What a returned or raised expression is, in a few words: `foo(...)` -> foo's result."""
+    expr = " ".join(expr.split()).rstrip(";,").strip()
+    if not expr:
+        return ""
+    flat = expr
+    while True:  # arguments out: `a.map(f).join(s)` -> `a.map(…).join(…)`
+        shorter = re.sub(r"\([^()]*\)", "\0", flat)
+        if shorter == flat:
+            break
+        flat = shorter
+    flat = flat.replace("\0", "(…)")
+    if re.fullmatch(r"(?:await\s+|new\s+)?[A-Za-z_$][\w.$]*\(…\)(?:\.[A-Za-z_$][\w$]*(?:\(…\))?)*", flat) and len(flat) <= 48:
+        return flat.replace("await ", "").replace("new ", "new ")
+    if re.fullmatch(r"[\w.$\[\]]+", expr) and len(expr) <= 40 and _balanced([expr]):
+        return expr
+    first = expr[0]
+    return {"[": "a list", "{": "an object", "(": "a tuple", "'": "a string", '"': "a string", "`": "a string",
+            "f": "a string" if expr[1:2] in "'\"" else ""}.get(first, "")
+
+
+def body_facts(body: str, name: str, params: list[str]) -> dict[str, list[str]]:
+    """What a body returns, raises (and when), calls and sets, in order of first appearance."""
+    facts: dict[str, dict[str, None]] = {"returns": {}, "raises": {}, "calls": {}, "sets": {}, "yields": {}}
+    lines = None
+    if '"""' in body or "'''" in body:  # a docstring's prose is not code
+        body = _TRIPLE_QUOTED.sub('""', body)
+    at = body.find(name)
+    head = _AFTER_NAME.match(body, at + len(name)) if at >= 0 else None
+    start = _closing(body, head.end() - 1) if head else 0
+    for match in _KEYWORD_FACT.finditer(body, start):
+        kw, expr = match.groups()
+        if kw:
+            what = _expression(expr)
+            if kw in ("raise", "throw"):
+                what = re.sub(r"\(.*", "", expr.split()[0]) if expr.split() else ""
+                if not re.fullmatch(r"[A-Za-z_$][\w.$]*", what):
+                    continue
+                if lines is None:
+                    lines = body.splitlines()
+                row = body.count("\n", 0, match.start())
+                guard = _GUARD.match(lines[row - 1]) if row > 0 and lines[row].strip().startswith(kw) else None
+                cond = guard.group(1) if guard else ""
+                if cond and word_count(cond) <= 6 and cond.count("(") == cond.count(")") and len(cond) <= 50 \
+                        and not re.search(r"[;{}]|\breturn\b", cond):
+                    what = f"{what} if {cond}"
+                facts["raises"].setdefault(what)
+            elif what:
+                facts["returns" if kw == "return" else "yields"].setdefault(what)
+    for attr in _ATTR_FACT.findall(body, start):
+        facts["sets"].setdefault(attr)
+    for call in _CALL_FACT.findall(body, start):
+        last = call.rsplit(".", 1)[-1]
+        if last != name and call not in _NOT_CALLS and not call.startswith("self.__"):
+            facts["calls"].setdefault(call)
+    facts["returns"] = dict.fromkeys(sorted(facts["returns"], key=lambda r: r in _NOTHING))  # the value first
+    return {k: list(v) for k, v in facts.items()}
+
+
+def _closing(text: str, open_at: int) -> int:
+    """The index after the parenthesis that closes the one at `open_at`."""
+    depth = 0
+    for i in range(open_at, min(len(text), open_at + 2000)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i + 1
+    return open_at
+
+
+def _or_join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _fact_versions(verb: str, items: list[str], limit: int = 6, joiner=None) -> list[str]:
+    joiner = joiner or _join
+    return [f"{verb} {joiner(items[:k])}" + (" and more" if len(items) > k else "")
+            for k in range(1, min(limit, len(items)) + 1)]
+
+
+# --- what a node says about itself ----------------------------------------------------
+
+DUNDER_NAMES = {"__all__": "Exported names", "__version__": "Version string", "__author__": "Author",
+                "__slots__": "Instance slots"}
 KIND_NOUNS = {"function": "function", "method": "method", "class": "class", "variable": "value", "constant": "constant"}
+_BASES = re.compile(r"^\s*class\s+[\w$]+\s*\((?P<py>[^)]*)\)|\bextends\s+(?P<ts>[\w$.]+)")
 
 
 def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tuple[str, str, str]],
-                  uses: list[str] = ()) -> list[str]:
+                  uses: list[str] = (), body: str = "") -> list[str]:
     """Summaries of a class, function or other symbol.
 
-    `parts` are its children as (kind, name, short summary), most important first.
+    `parts` are its children as (kind, name, short summary), most important first; `body`
+    is its source, from which an undocumented symbol is described by what it does.
     """
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
-    phrase = identifier_words(name)
-    noun = KIND_NOUNS.get(kind, kind)
-    if name in ("__init__", "constructor", "new", "initialize"):
-        phrase = "initialise instance"
-    elif name in DUNDER_NAMES:
-        phrase = DUNDER_NAMES[name]
-    elif name.startswith("__") and name.endswith("__"):
-        phrase = f"{name} protocol"
-    if kind in ("variable", "constant") and name.isupper():
-        noun = "constant"
-    structure = _structure_text(kind, signature, parts, uses)
-    if kind in ("variable", "constant") and "=" in signature:
-        value = signature.split("=", 1)[1].strip()
-        structure = f"Set to {value}" if word_count(value) <= 8 and len(value) <= 60 else ""
+    callable_ = kind in ("function", "method", "macro")
+    params = _params(signature) if callable_ else []
+    facts = body_facts(body, name, params) if body and callable_ else {}
+    local = set(uses)
+    calls = sorted(facts.get("calls", []), key=lambda c: c.rsplit(".", 1)[-1] not in local) if body else list(uses)
+    returns = _returns(signature)
+    returns = "itself" if returns == "this" else returns
+    extras = [
+        _fact_versions("takes", params),
+        [f"returns {returns}"] if returns and returns not in ("None", "void", "()") and len(returns) <= 40
+        and returns.count("(") == returns.count(")") and _balanced([returns]) else [],
+        _fact_versions("raises", facts.get("raises", []), 3),
+        _fact_versions("calls", calls),
+        _fact_versions("sets", facts.get("sets", [])),
+        _list_versions("has", [(n, g) for _, n, g in parts], 6),
+    ]
     if described:
-        return ladder(described, _sentence(described) + " " + structure)
-    short = f"{capitalize(phrase)} {noun}" if noun not in phrase else capitalize(phrase)
-    names = [n for _, n, _ in parts[:4]]
-    listed = f"{short} with {_join(names)}" + (f" and {len(parts) - 4} more" if len(parts) > 4 else "") if names else short
-    return ladder(capitalize(phrase), short, listed, f"{short}. {structure}" if structure else listed)
+        return grow([described], *extras)
+    if kind in ("variable", "constant") and "=" in (body or signature):
+        value = (body or signature).split("=", 1)[1].strip()
+        return grow(_value_texts(value[:400], name))
+    if name in DUNDER_NAMES:
+        return grow([DUNDER_NAMES[name]], *extras)
+    if callable_:
+        core = _doing(facts, calls, body)
+        if core:
+            verb = core[0].split()[0].lower()
+            if verb == "calls":  # the calls the core could not name come after the other facts
+                extras[3] = _fact_versions("also calls", calls[2:])
+            return grow(core, *[e for e in extras if not (e and e[0].split()[0] == verb)])
+    if kind in SHAPE_KINDS and body and not parts:
+        core = _shape(kind, body)
+        if core:
+            return grow(core)
+    if kind == "class" or parts:
+        bases = _BASES.search(signature)
+        base = (bases.group("py") or bases.group("ts") or "").split(",")[0].split("[")[0].strip() if bases else ""
+        base = "" if base in ("object", "") or "=" in base else base
+        names = [n for _, n, _ in parts]
+        core = [f"{base} subclass"] if base else []
+        if names:
+            lead = f"{base} subclass with" if base else f"{capitalize(KIND_NOUNS.get(kind, kind))} with"
+            core += [f"{lead} {_join(names[:k])}" for k in (1, 2, 3) if k <= len(names)]
+        if core:
+            gists = [(n, g) for _, n, g in parts if g and not _echoes(n, g)]
+            return grow(core, *extras[:-1], _list_versions("has", gists, 6)[min(len(gists), 6):])
+    return grow([capitalize(identifier_words(name))], *extras)  # nothing else to go by
+
+
+SHAPE_KINDS = ("type", "interface", "struct", "enum", "trait")
+_FIELD = re.compile(r"^\s*(?:readonly\s+|pub\s+)?([A-Za-z_$][\w$]*)\??\s*[:(]", re.MULTILINE)
+
+
+def _shape(kind: str, body: str) -> list[str]:
+    """A type by its shape: what it extends, the members it lists, or the types it unites."""
+    head, _, rest = body.partition("{") if "{" in body.split("=", 1)[0] else (body, "", "")
+    texts = []
+    base = re.search(r"\bextends\s+([\w$.]+)", head)
+    if base:
+        texts.append(f"Extends {base.group(1)}")
+    fields = [f for f in dict.fromkeys(_FIELD.findall(rest)) if f not in ("return", "if", "for")]
+    if fields:
+        lead = f"{texts[0]} with" if texts else ("Members" if kind == "enum" else "Fields")
+        texts += [f"{lead} {_join(fields[:k])}" + (f" and {len(fields) - k} more" if len(fields) > k else "")
+                  for k in (1, 2, 3, 5, 8) if k <= len(fields)]
+    elif "=" in head and not texts:
+        value = " ".join(head.split("=", 1)[1].split()).rstrip(";")
+        options = [o.strip() for o in value.strip("| ").split("|")]
+        if len(options) > 1 and all(re.fullmatch(r"[\w$.'\"<>\[\] ]+", o) and _balanced([o]) for o in options):
+            texts += [f"One of {_or_join(options[:k])}" + (" and more" if len(options) > k else "")
+                      for k in (1, 2, 3, 6) if k <= len(options)]
+        elif word_count(value) <= 12 and _balanced([value]):
+            texts.append(f"Alias of {value}")
+    return texts
+
+
+def _doing(facts: dict, calls: list[str], body: str) -> list[str]:
+    """An undocumented function's core, by what its body does: returns, yields, raises, calls or sets."""
+    for key, verb, joiner in (("returns", "Returns", _or_join), ("yields", "Yields", _or_join),
+                              ("raises", "Raises", _or_join)):
+        items = facts.get(key, [])
+        if items:
+            return [f"{verb} {joiner(items[:k])}" for k in range(1, min(3, len(items)) + 1)]
+    if calls:
+        return [f"Calls {_join(calls[:k])}" for k in range(1, min(2, len(calls)) + 1)]
+    if facts.get("sets"):
+        return [f"Sets {_join(facts['sets'][:k])}" for k in range(1, min(3, len(facts["sets"])) + 1)]
+    lines = [ln for ln in body.splitlines()[1:] if ln.strip() and ln.strip() not in ("}", "pass", "...")]
+    return ["Does nothing"] if body and not lines else []
+
+
+def _value_texts(value: str, name: str) -> list[str]:
+    """A constant or variable by its value: what builds it, or the value itself when short."""
+    value = " ".join(value.split())
+    if not value:
+        return []
+    short = word_count(value) <= 8 and len(value) <= 60 and _balanced([value]) and not is_noise_line(value)
+    call = re.match(r"^(?:new\s+)?([A-Za-z_$][\w.$]*)\s*\(", value)
+    if call:
+        head = call.group(1)
+        return [f"{head} result", f"Result of {value}" if short else f"Result of {head}(…)"]
+    if value.startswith("(") and _closing(value, 0) == len(value.rstrip(";")) and "," not in value:
+        return _value_texts(value.rstrip(";")[1:-1], name)  # parentheses around one expression
+    generic = re.match(r"^([A-Za-z_][\w.]*)\[", value)
+    if generic:  # a type alias: Tuple[str, ...], Callable[[str], str]
+        return [f"{generic.group(1).rsplit('.', 1)[-1]} type"] + ([f"Type {value}"] if short else [])
+    kinds = {"[": "List", "{": "Mapping", "(": "Tuple", "'": "String", '"': "String", "/": "Regex", "`": "String"}
+    if value[:1] in kinds:
+        return [f"{kinds[value[0]]} literal"] + ([f"{kinds[value[0]]} {value}"] if short else [])
+    if re.fullmatch(r"-?[\d_.]+(?:e-?\d+)?", value):
+        return [f"Number {value}"]
+    if short:
+        return [f"Set to {value}"]
+    return [f"Set to {value.split()[0]} …"] if _balanced([value.split()[0]]) else ["Computed value"]
 
 
 def _sentence(text: str) -> str:
     text = text.rstrip()
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _structure_text(kind: str, signature: str, parts: list[tuple[str, str, str]], uses: list[str] = ()) -> str:
-    bits = []
-    params = _params(signature) if kind in ("function", "method", "macro") else []
-    if params:
-        bits.append(f"takes {_join(params[:6])}" + (" and more" if len(params) > 6 else ""))
-    returns = _returns(signature)
-    if returns and returns not in ("None", "void", "()"):
-        bits.append(f"returns {returns}")
-    if parts:
-        named = [f"{n} ({s})" if s else n for _, n, s in parts[:6]]
-        bits.append(f"has {_join(named)}" + (f" and {len(parts) - 6} more" if len(parts) > 6 else ""))
-    if uses:
-        bits.append(f"uses {_join(list(uses[:4]))}" + (" and more" if len(uses) > 4 else ""))
-    return capitalize("; ".join(bits)) + ("." if bits else "")
 
 
 def name_words(name: str) -> str:
@@ -420,7 +726,7 @@ def name_words(name: str) -> str:
     return identifier_words(name)
 
 
-_TEST_FILE = re.compile(r"^(?:test_(?P<a>\w+)|(?P<b>\w+?)(?:_test|_spec|\.test|\.spec))$")
+_TEST_FILE = re.compile(r"^(?:test_(?P<a>\w+)|(?P<b>[\w-]+?)(?:_test|_spec|\.test|\.spec))$")
 
 
 def file_label(path: str, lang: str | None) -> str:
@@ -442,44 +748,131 @@ def file_label(path: str, lang: str | None) -> str:
     return f"{capitalize(name_words(stem))} {_LANG_NOUN.get(lang or '', 'file')}"
 
 
-def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, str, str]]) -> list[str]:
-    """Summaries of a file from its own doc and its most important top-level symbols."""
+def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, str, str]],
+                imports: list[str] = (), source: str = "") -> list[str]:
+    """Summaries of a file from its own doc, its most important top-level symbols and what it imports."""
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
-    contents = _contents_text(parts)
-    label = file_label(path, lang)
+    items = [(_plain_name(n), g) for _, n, g in parts]
+    items = [(n, g) for n, g in items if n]
+    contents = _list_versions("Defines", items, 40, 3)
+    uses = _fact_versions("uses", _imported(imports), 8)
     if described:
-        return ladder(described, _sentence(described) + (f" {contents}" if contents else ""))
-    if contents:
-        gist = _gist_from_parts(parts)
-        return ladder(label, f"{label}: {gist}" if gist else label, f"{label}. {contents}")
-    return ladder(label)
+        return grow([described], contents, uses)
+    label = file_label(path, lang)
+    if not items:
+        exported = _imported([i for i in imports if i.startswith("export")])
+        if exported:  # an index that re-exports: it is what it passes on
+            rest = [i for i in _imported(imports) if i not in exported]
+            return grow([f"Re-exports {_join(exported[:k])}" for k in (1, 2, 3) if k <= len(exported)],
+                        _fact_versions("re-exports", exported[3:], 8), _fact_versions("uses", rest, 8))
+        cases = list(dict.fromkeys(_TEST_CASE.findall(source[:200_000])))
+        if cases:  # tests written as calls: what they check is in their names
+            return grow([label], _fact_versions("checks", [" ".join(c.split()) for c in cases], 8), uses)
+        return grow([label], uses)
+    names = [n for n, _ in items]
+    if not label.endswith((" module", " file", " document", " script")):  # a label that says what it is
+        core = [label] + [f"{label}: {_join(names[:k])}" for k in (1, 2, 3) if k <= len(names)]
+    else:  # a plain name says nothing: the file is what it defines
+        core = [_join(names[:k]) for k in (1, 2, 3) if k <= len(names)]
+    return grow(core, _list_versions("Also defines", items[min(3, len(items)):], 40, 3) if len(items) > 3 else
+                [f"Defines {_join([f'{n} ({g})' for n, g in items[:k]])}" for k in range(1, len(items) + 1)], uses)
 
 
+_IMPORTED = re.compile(r"""from\s+['"]([^'"]+)['"]|^\s*from\s+([\w.]+)\s+import|^\s*import\s+([\w.]+)|"""
+                       r"""require\(\s*['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|^\s*import\s+\(?\s*"([^"]+)"|"""
+                       r"""^\s*use\s+([\w:]+)|#include\s*[<"]([^>"]+)""")
+
+
+def _imported(imports: list[str]) -> list[str]:
+    """The modules a file's import statements name, in order, once each."""
+    found: dict[str, None] = {}
+    for statement in imports:
+        match = _IMPORTED.search(statement)
+        if match:
+            name = next(g for g in match.groups() if g)
+            found.setdefault(re.sub(r"\.(?:js|ts|cjs|mjs)$", "", name))
+    return list(found)
+
+
+_TEST_CASE = re.compile(r"""^\s*(?:test|it|describe)(?:\.\w+)?\(\s*["'`]([^"'`\n]{3,60})["'`]""", re.MULTILINE)
 _LANG_NOUN = {"python": "module", "markdown": "document", "bash": "script", None: "file"}
 
 
-def _gist_from_parts(parts: list[tuple[str, str, str]]) -> str:
-    names = [n for _, n, _ in parts[:3]]
-    return _join(names)
+def _plain_name(name: str) -> str:
+    """A part's name without Markdown markup: a heading that is a link reads as its text."""
+    for pattern, replacement in _MARKUP:
+        name = pattern.sub(replacement, name)
+    return " ".join(name.split())
 
 
-def _contents_text(parts: list[tuple[str, str, str]]) -> str:
-    if not parts:
-        return ""
-    shown = [f"{name} ({summary})" if summary else name for _, name, summary in parts[:8]]
-    more = f" and {len(parts) - 8} more" if len(parts) > 8 else ""
-    return f"Defines {_join(shown)}{more}."
+# Words that say what kind of thing a part is, not what it is about.
+_GENERIC = FUNCTION_WORDS | {
+    "directory", "package", "packages", "subpackage", "module", "modules", "file", "files", "function", "functions",
+    "class", "classes", "method", "methods", "code", "support", "implementation", "implements", "defines", "holds",
+    "returns", "calls", "takes", "sets", "raises", "yields", "subclass", "initialiser", "entry", "point", "tests",
+    "test", "here", "sample", "contains", "containing", "various", "utilities", "helpers", "helper", "misc", "more",
+    "other", "result", "literal", "value", "values", "mapping", "string", "list", "tuple", "number", "does", "nothing",
+    "private", "public", "internal", "simple", "basic", "generic", "common", "core", "base", "used", "related",
+    "purely", "set", "new", "get", "make", "create", "interface", "object", "objects", "type", "types", "section",
+}
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z]+)?")
+
+
+def _topics(parts: list[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
+    """What the parts are about: the words most of them share, and one topic word per part.
+
+    A part's topic is the word of its gist that its own name also says ('cookiejar.py:
+    HTTP cookie handling' -> cookie), else its name's words, else its gist's first word.
+    """
+    seen_in: dict[str, int] = {}
+    display: dict[str, str] = {}
+    per_part = []
+    for _, name, gist in parts:
+        words = [w for w in _WORD.findall(gist) if w.lower() not in _GENERIC and len(w) > 2]
+        per_part.append((name, words))
+        for w in dict.fromkeys(w.lower() for w in words):
+            seen_in[w] = seen_in.get(w, 0) + 1
+        for w in words:
+            display.setdefault(w.lower(), w)
+    needed = max(2, (len(parts) + 1) // 2)
+    shared = [display[w] for w, n in sorted(seen_in.items(), key=lambda kv: -kv[1]) if n >= needed][:2]
+    used = {w.lower() for w in shared}
+    topics: list[str] = []
+    for name, words in per_part:
+        stem = re.sub(r"\.\w+$", "", name.rstrip("/")).strip("_.")
+        if not stem or stem.lower() in ("init", "main", "index", "mod", "lib", "conftest", "setup") or \
+                stem.lower().startswith("test"):
+            continue
+        own = identifier_words(stem).lower().split()
+        pick = next((w for w in words if w.lower() not in used and any(
+            len(o) >= 4 and (w.lower().startswith(o[:4]) or o.startswith(w.lower()[:4])) for o in own)), None)
+        if pick is None:
+            pick = " ".join(o for o in own if o not in _GENERIC) or None
+        if pick and not any(pick.lower()[:5] == u[:5] for u in used):
+            used.add(pick.lower())
+            topics.append(pick)
+    return shared, topics
+
+
+def _theme_versions(parts: list[tuple[str, str, str]]) -> list[str]:
+    """A directory's purpose composed from its children: 'HTTP cookie, client and server'."""
+    shared, topics = _topics(parts)
+    if not topics:
+        return [" ".join(shared)] if shared else []
+    head = " ".join(shared)
+    return [capitalize(f"{head} {_join(topics[:k])}".strip()) for k in range(1, min(6, len(topics)) + 1)]
 
 
 def directory_ladder(path: str, doc: str, parts: list[tuple[str, str, str]], is_repo: bool = False) -> list[str]:
-    """Summaries of a directory from its README or package doc and its children."""
+    """Summaries of a directory: its README or package doc, else the themes of its children; then its parts."""
     name = path.rsplit("/", 1)[-1] if path else "repository"
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
-    shown = [f"{n} ({s})" if s else n for _, n, s in parts[:8]]
-    contents = f"Holds {_join(shown)}" + (f" and {len(parts) - 8} more" if len(parts) > 8 else "") + "." if parts else ""
+    holds = _list_versions("Holds", [(n, g) for _, n, g in parts], 12, 4)
     if described:
-        return ladder(described, _sentence(described) + (f" {contents}" if contents else ""))
+        return grow([described], holds)
+    themes = _theme_versions(parts) or ([parts[0][2]] if parts and parts[0][2] else [])
+    if themes:
+        return grow(themes, holds)
     noun = "repository" if is_repo else "directory"
     label = f"{capitalize(name_words(name))} {noun}" if name != "repository" else "Repository"
-    gist = _join([n for _, n, _ in parts[:3]])
-    return ladder(label, f"{label}: {gist}" if gist else label, f"{label}. {contents}" if contents else label)
+    return grow([label], holds)

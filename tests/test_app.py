@@ -492,3 +492,14 @@ def test_remembered_theme_file_is_plain_json(built_repo, tmp_path):
     remember(theme="light")
     assert remembered() == {"theme": "light"}
     assert json.loads(next((tmp_path / "config").rglob("app.json")).read_text()) == {"theme": "light"}
+
+
+def test_summaries_render_as_plain_text_in_the_detail_pane():
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from cockpit.faces.tui.detail import markdown_escape
+
+    console = Console(width=100, record=True, color_system=None)
+    console.print(Markdown(markdown_escape("Holds __init__.py and _private_helper; takes *args and **kwargs [x]")))
+    assert "Holds __init__.py and _private_helper; takes *args and **kwargs [x]" in console.export_text()

@@ -142,3 +142,47 @@ def test_excluded_applies_the_walks_rules_to_one_path(tmp_path):
     assert excluded(str(tmp_path), "../etc/passwd") == "outside the repository"
     assert excluded(str(tmp_path), "src/out.py") == "symlink out of the repository"
     assert excluded(str(tmp_path), "src/a.py", exclude=("src/",)) == "ignored"
+
+
+def test_compiled_bundled_and_declaration_twins_are_skipped_and_can_come_back(tmp_path):
+    write_tree(tmp_path, {
+        "package.json": "{}",
+        "src/index.ts": "export * from './v3';\n",
+        "src/v3/types.ts": "export class ZodType {}\n",
+        "index.js": "module.exports = {};\n",
+        "index.d.ts": "export {};\n",
+        "v3/types.js": "exports.ZodType = class {};\n",
+        "v3/types.cjs": "exports.ZodType = class {};\n",
+        "v3/types.d.ts": "export declare class ZodType {}\n",
+        "v3/types.js.map": "{}",
+        "dist/bundle.js": "var a = 1;\n",
+        "lib/util.py": "def f():\n    pass\n",
+        "lib/util.pyi": "def f() -> None: ...\n",
+        "lib/build/steps.py": "X = 1\n",
+        "types/only.d.ts": "export declare const x: number;\n",
+    })
+    result = scan(str(tmp_path))
+    why = reasons(result)
+    assert why["v3/types.js"] == "compiled twin of src/v3/types.ts"
+    assert why["v3/types.cjs"].startswith("compiled twin of")
+    assert why["v3/types.d.ts"].startswith("declaration twin of")
+    assert why["index.js"] == "compiled twin of src/index.ts"
+    assert why["lib/util.pyi"] == "declaration twin of lib/util.py"
+    assert why["v3/types.js.map"] == "source map"
+    assert why["dist/"] == "build output"
+    # Source stays; a nested `build/` package is source, and a lone declaration file is all there is.
+    assert {"src/v3/types.ts", "lib/util.py", "lib/build/steps.py", "types/only.d.ts"} <= set(paths(result))
+    kept = set(paths(scan(str(tmp_path), include_compiled=True)))
+    assert {"v3/types.js", "v3/types.d.ts", "dist/bundle.js", "lib/util.pyi", "index.js"} <= kept
+    assert scan_module.read_one(str(tmp_path), "v3/types.cjs", include_compiled=True).files
+    assert scan_module.read_one(str(tmp_path), "v3/types.cjs").skipped[0][1].startswith("compiled twin of")
+    # The setting brings them back through the service, as every face builds.
+    from cache.store import Store
+    from cockpit import service
+    from cockpit.core.config import Config
+
+    (tmp_path / "pyproject.toml").write_text("[tool.cockpit]\ninclude_compiled = true\n")
+    store = Store(tmp_path / "c.sqlite", str(tmp_path))
+    service.refresh(str(tmp_path), store, Config.load(str(tmp_path)))
+    assert store.node("v3/types.js") is not None
+    store.close()

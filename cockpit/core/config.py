@@ -26,6 +26,7 @@ class Config:
     max_cost: float | None = None  # USD one LLM run may spend
     daily_budget: float | None = None  # USD all LLM runs on this repo may spend in a day
     theme: str | None = None  # the app's colour theme: dark, light or high-contrast
+    include_compiled: bool = False  # keep dist/, build/, compiled and declaration twins, source maps
 
     @classmethod
     def load(cls, root: str) -> Config:

@@ -879,7 +879,8 @@ def _label(node: dict) -> str:
     if node["kind"] == "file":
         return f"{node['name']} `{node['path']}:{node['start_line']}-{node['end_line']}`"
     head = node["signature"] or node["name"]
-    return f"{node['kind']} `{head}` `{node['path']}:{node['start_line']}-{node['end_line']}`"
+    kind = "" if head.split(" ", 1)[0] == node["kind"] else f"{node['kind']} "  # not "class `class X`"
+    return f"{kind}`{head}` `{node['path']}:{node['start_line']}-{node['end_line']}`"
 
 
 # --- one node ---------------------------------------------------------------------------------

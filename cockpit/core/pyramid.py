@@ -90,6 +90,10 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
     symbol_nodes = _symbol_nodes(path, data, content_hash, lang, result)
     top = [n for n in symbol_nodes if n["parent"] == path]
     parts = _ranked_parts(top)
+    # After the top level, the public members of its classes: a file is also what they do.
+    classes = {n["id"] for n in top if n["kind"] not in CALLERS and n["kind"] not in BODY_KINDS[:2]}
+    parts += [p for p in _ranked_parts([n for n in symbol_nodes if n["parent"] in classes])
+              if not p[1].startswith("_") and p[0] in CALLERS]
     name = path.rsplit("/", 1)[-1]
     file_node = {
         "id": path,
@@ -104,7 +108,7 @@ def build_file(path: str, data: bytes, lang: str | None) -> tuple[dict, list[dic
         "doc": result.doc,
         "hash": content_hash,
         "summarizer": SUMMARIZER,
-        "summaries": extractive.file_ladder(path, lang, result.doc, parts),
+        "summaries": extractive.file_ladder(path, lang, result.doc, parts, result.imports, "" if parts else text),
         "outline": _file_outline(symbol_nodes, path) if symbol_nodes else _preview(text),
         "position": 0,
     }
@@ -192,8 +196,10 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
     for node, symbol in zip(reversed(nodes), reversed(result.symbols)):  # children first: parents quote them
         kids = children.get(node["id"], [])
         uses = _local_uses(data, symbol, local_names) if not node["doc"] and node["kind"] in CALLERS else []
+        body = data[symbol.start_byte:symbol.end_byte].decode("utf-8", "replace") \
+            if node["kind"] in CALLERS or not node["doc"] and node["kind"] in BODY_KINDS else ""
         node["summaries"] = extractive.symbol_ladder(
-            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids), uses
+            node["kind"], node["name"], node["signature"], node["doc"], _ranked_parts(kids), uses, body
         )
         node["outline"] = _symbol_outline(node, kids)
         # A symbol's counts wait for their first use (see source_tokens): most symbols are never
@@ -204,6 +210,8 @@ def _symbol_nodes(path: str, data: bytes, content_hash: str, lang: str | None, r
 
 SUPPORTING_DIRS = {"test", "tests", "testing", "docs", "doc", "examples", "benchmarks", "scripts", "tools", "vendor"}
 CALLERS = ("function", "method", "macro")
+# Undocumented symbols told by their source: a value by its expression, a type by its shape.
+BODY_KINDS = ("variable", "constant", *extractive.SHAPE_KINDS)
 
 
 def _local_uses(data: bytes, symbol, local_names: set[str]) -> list[str]:
@@ -298,7 +306,7 @@ def build_dir(dir_id: str, children: list[dict], repo_name: str) -> dict:
     ranked = sorted(children, key=lambda c: (c["name"].startswith(("_", ".")) and c["name"] != "__init__.py",
                                              c["name"].lower() in SUPPORTING_DIRS or c["name"].startswith("test_"),
                                              -c["tokens"][7] if c["tokens"] else 0))
-    parts = [(c["kind"], c["name"] + ("/" if c["kind"] == "dir" else ""), c["summaries"][1]) for c in ranked]
+    parts = [(c["kind"], c["name"] + ("/" if c["kind"] == "dir" else ""), c["summaries"][2]) for c in ranked]
     summaries = extractive.directory_ladder(name if not is_repo else repo_name, doc, parts, is_repo=is_repo)
     outline_text = "\n".join(
         f"{c['name']}{'/' if c['kind'] == 'dir' else ''}  # {c['summaries'][2]}" for c in children
@@ -397,11 +405,11 @@ def default_workers() -> int:
 
 def build(root: str, store: Store, subpath: str = "", workers: int | None = None,
           max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress | None = None,
-          exclude: tuple[str, ...] = ()) -> BuildStats:
+          exclude: tuple[str, ...] = (), include_compiled: bool = False) -> BuildStats:
     """Bring the cached pyramid of `root` (or of `subpath` in it) up to date with the tree."""
     started = time.perf_counter()
     subpath = subpath.strip("/")
-    scanned = scan(root, max_file_bytes, subpath, exclude)
+    scanned = scan(root, max_file_bytes, subpath, exclude, include_compiled)
     known = store.file_hashes()
     under = (lambda p: p == subpath or p.startswith(subpath + "/")) if subpath else (lambda p: True)
     present = {f.path for f in scanned.files}
@@ -414,14 +422,14 @@ def build(root: str, store: Store, subpath: str = "", workers: int | None = None
 
 
 def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                 exclude: tuple[str, ...] = ()) -> BuildStats:
+                 exclude: tuple[str, ...] = (), include_compiled: bool = False) -> BuildStats:
     """Refresh named files (changed, created or deleted) without walking the whole tree."""
     started = time.perf_counter()
     known = store.file_hashes()
     scanned = ScanResult(root=os.path.realpath(root))
     removed = []
     for path in paths:
-        one = read_one(root, path, max_file_bytes, exclude)
+        one = read_one(root, path, max_file_bytes, exclude, include_compiled)
         if one.files:
             scanned.files.extend(one.files)
         elif path in known:

@@ -305,8 +305,7 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
     if not no_watch:
         config = Config.load(root)
         watch_in_background(root, service.cache_path(root, config, cache),
-                            lambda line: click.echo(f"cockpit: {line}", err=True),
-                            max_file_bytes=config.max_file_bytes, exclude=tuple(config.exclude))
+                            lambda line: click.echo(f"cockpit: {line}", err=True), **service.scan_options(config))
     if address:
         mcp_server.serve_http(server, host, port, token)
     else:
@@ -508,8 +507,9 @@ def watch(root, cache, exclude, llm, settle, model, max_cost):
             click.echo(f"{time.strftime('%H:%M:%S')} {stats.describe()}")
             return stats
 
-        watcher = Watcher(root, store, max_file_bytes=config.max_file_bytes,
-                          exclude=tuple(config.exclude) + exclude, on_refresh=log,
+        options = service.scan_options(config)
+        options["exclude"] += exclude
+        watcher = Watcher(root, store, **options, on_refresh=log,
                           llm_refresh=llm_refresh if llm else None, settle_seconds=settle)
         click.echo(f"watching {root} (cache {store.path}); Ctrl-C stops", err=True)
         try:

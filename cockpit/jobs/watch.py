@@ -50,13 +50,13 @@ class Refresh:
 
 class Watcher:
     def __init__(self, root: str, store: Store, max_file_bytes: int | None = None, exclude: tuple[str, ...] = (),
-                 on_refresh: Callable[[Refresh], None] | None = None,
+                 include_compiled: bool = False, on_refresh: Callable[[Refresh], None] | None = None,
                  llm_refresh: Callable[[], object] | None = None, settle_seconds: float = 30.0):
         """`llm_refresh`, when given, re-asks the LLM for what went stale once changes have settled for
         `settle_seconds`: a file saved ten times in a minute is paid for once."""
         self.root = os.path.realpath(root)
         self.store = store
-        self.options = {"exclude": tuple(exclude)}
+        self.options = {"exclude": tuple(exclude), "include_compiled": include_compiled}
         if max_file_bytes:
             self.options["max_file_bytes"] = max_file_bytes
         self.on_refresh = on_refresh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 from importlib import resources
 
@@ -175,13 +176,18 @@ class DetailPane(Vertical):
             code.update(Text(node["outline"] or "(no parts)"))
         else:
             markdown.display, code.display = True, False
-            markdown.update(Markdown(view_text(self.root, node, view) or "_(empty)_"))
+            markdown.update(Markdown(markdown_escape(view_text(self.root, node, view)) or "_(empty)_"))
             if node["outline"] and node["kind"] != "variable":  # a short summary leaves room: show the parts
                 code.display = True
                 parts = Text("\n")
                 parts.append("parts\n", style=f"bold {colours.get('secondary', '')}")
                 parts.append(_head(node["outline"], PARTS_SHOWN))
                 code.update(parts)
+
+
+def markdown_escape(text: str) -> str:
+    """A summary is plain text: `__init__.py` must not turn bold, nor `*args` italic."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
 
 
 def _head(text: str, lines: int) -> str:
