@@ -1,5 +1,7 @@
+import socket
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,16 @@ def llm(twin, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", twin.url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     return twin
+
+
+def wait_for_port(port: int, process, seconds: float = 30.0) -> None:
+    """Until a server `process` started listens on 127.0.0.1:`port`; fails at once if it exits."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
+            assert time.monotonic() < deadline, f"nothing listened on port {port} within {seconds:.0f} s"
+            time.sleep(0.1)

@@ -284,12 +284,17 @@ async def test_a_cold_start_shows_the_tree_before_the_build_ends(sample_repo):
         assert jobs[0]["kind"] == "summarize" and jobs[0]["state"] == "done"
 
 
-async def open_semport_form(app, pilot, out) -> None:
+async def open_from_palette(app, pilot, command: str, field: str) -> None:
+    """Pick `command` in the command palette and wait for its form's `field`."""
     await pilot.press("ctrl+p")
-    await pilot.press(*"semport")
+    await pilot.press(*command)
     await pilot.pause(0.3)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.screen.query("#field-src"))
+    await wait_for(pilot, lambda: app.screen.query(f"#{field}"))
+
+
+async def open_semport_form(app, pilot, out) -> None:
+    await open_from_palette(app, pilot, "semport", "field-src")
     app.screen.query_one("#field-src").value = "weather"
     app.screen.query_one("#field-out").value = str(out)
 
@@ -330,11 +335,7 @@ async def test_without_an_llm_the_form_shows_the_plan_and_what_to_configure(buil
 async def test_a_job_form_opens_with_its_first_field_focused(built_repo):
     app = make_app(built_repo)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.press(*"semport")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.query("#field-src"))
+        await open_from_palette(app, pilot, "semport", "field-src")
         await pilot.press(*"weather")  # typed at once, before any Tab
         assert app.screen.query_one("#field-src").value == "weather"
 
@@ -427,11 +428,7 @@ async def test_a_transfusion_form_plans_from_a_donor_without_an_llm(built_repo, 
         '''})
     app = make_app(built_repo)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.press(*"transfusion")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.query("#field-donor"))
+        await open_from_palette(app, pilot, "transfusion", "field-donor")
         app.screen.query_one("#field-donor").value = str(donor)
         app.screen.query_one("#field-gene").value = "retry with backoff"
         await pilot.click("#plan")

@@ -16,6 +16,7 @@ import anyio
 import httpx2
 import pytest
 from click.testing import CliRunner
+from conftest import wait_for_port
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -204,15 +205,7 @@ async def test_http_with_bearer_token(repo):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()
-                assert time.monotonic() < deadline, "server did not start"
-                await anyio.sleep(0.1)
+        wait_for_port(port, proc)
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             request = urllib.request.Request(url, data=b"{}", method="POST", headers=headers)
             with pytest.raises(urllib.error.HTTPError) as err:

@@ -12,12 +12,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import wait_for_port
 
 from cockpit.faces.cli import main
 from cockpit.twin.script import Scenario
@@ -175,14 +175,7 @@ def test_the_mcp_inspector_lists_and_calls_everything_without_a_warning(sample_r
                                "--http", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "MCP_CATALOG_PATH": str(tmp_path / "mcp.json")}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "cockpit mcp --http did not start"
-                time.sleep(0.1)
+        wait_for_port(port, server)
 
         def inspect(call):
             return subprocess.run([INSPECTOR, "--cli", f"http://127.0.0.1:{port}/mcp", *call], env=env,
