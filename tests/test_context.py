@@ -230,7 +230,7 @@ def test_copies_rank_below_the_code_they_mirror(tmp_path):
         "lib/tests/test_email.py": "from lib.email import parse_email\n\ndef test_parse_email():\n    assert parse_email('a@b')\n",
     })
     store = Store(tmp_path / "c.sqlite", str(root))
-    build(str(root), store, workers=1)
+    build(str(root), store, workers=1, include_compiled=True)  # compiled twins are skipped unless kept: kept, they rank below
     scores, _ = rank_files(store, "parseEmail accepts input without a domain", [])
     for copy in ("package/v4/email.js", "package/v4/email.cjs", "package/v4/email.d.ts", "package/src/v3/email.ts"):
         assert scores[copy] < scores["package/src/v4/email.ts"], copy

@@ -321,7 +321,7 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
 def twin(host, port, latency_ms, script, log_path):
     """Run the Anthropic Messages API twin (for tests and key-less LLM runs). Ctrl-C stops."""
     from cockpit.twin.server import serve
-    from cockpit.twin.server.script import Scenario, ScenarioError
+    from cockpit.twin.script import Scenario, ScenarioError
 
     try:
         scenario = Scenario.load(script) if script else None
