@@ -57,7 +57,7 @@ _LEAD_IN = re.compile(
 # (HTTPServer), words with their digits (utf8, OAuth2, base64).
 _MIXED_WORDS = r"NaN|OAuth|GraphQL|JavaScript|TypeScript|GitHub|GitLab|PyPI|macOS|iOS|BigInt|WebSocket|MySQL|NumPy"
 _IDENTIFIER_PARTS = re.compile(
-    rf"(?:{_MIXED_WORDS})\d*|[A-Z]{{2,}}v\d+|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*[a-z]?(?![a-z])|\d+[a-z]*"
+    rf"(?:{_MIXED_WORDS})\d*|[A-Z]{{2,}}v\d+|[A-Z]+(?=[A-Z][a-z])|[a-z]+\d+[a-z][a-z0-9]*|[A-Z]?[a-z]+\d*|[A-Z]+\d*[a-z]?(?![a-z])|\d+[a-z]*"
 )
 
 

@@ -112,6 +112,8 @@ def test_identifiers_split_as_a_reader_would():
     assert identifier_words("OAuth2Token") == "OAuth2 token"
     assert identifier_words("isNaN") == "is NaN"
     assert identifier_words("utf8_decode") == "utf8 decode"
+    assert identifier_words("lib2to3") == "lib2to3" and identifier_words("md5sum") == "md5sum"  # one word
+    assert identifier_words("parseHtml2Text") == "parse html2 text"
 
 
 def test_no_cut_inside_a_parenthesis_or_word():
