@@ -317,11 +317,12 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
 @click.option("--latency-ms", type=click.IntRange(0), default=0, help="Delay every answer, as a distant API would.")
 @click.option("--script", "script", type=click.Path(dir_okay=False), help="Play the scenario in this JSON file.")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Append every request and answer to FILE (JSONL).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False),
+              help="Append every request and answer to FILE (JSONL).")
 def twin(host, port, latency_ms, script, log_path):
     """Run the Anthropic Messages API twin (for tests and key-less LLM runs). Ctrl-C stops."""
-    from cockpit.twin.server import serve
     from cockpit.twin.script import Scenario, ScenarioError
+    from cockpit.twin.server import serve
 
     try:
         scenario = Scenario.load(script) if script else None
@@ -537,8 +538,8 @@ def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch, jo
     from summarizers import llm
 
     try:
-        return llm.summarize(root, store, Ledger(store), model=model, concurrency=concurrency, max_cost=max_cost, subpath=subpath,
-                             batch=batch, job=job)
+        return llm.summarize(root, store, Ledger(store), model=model, concurrency=concurrency, max_cost=max_cost,
+                             subpath=subpath, batch=batch, job=job)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except llm.NoApiKey as exc:

@@ -10,7 +10,8 @@ from cockpit.spend.ledger import Ledger
 
 
 def run_summarize_job(job: Job) -> dict:
-    """Build (and with `llm`, summarize with Claude) as the job's inputs say. Files written by the stopped run are kept (their hashes match), so it goes on from its last batch."""
+    """Build (and with `llm`, summarize with Claude) as the job's inputs say. Files written by the
+    stopped run are kept (their hashes match), so it goes on from its last batch."""
     inputs = job.inputs
     root = inputs["root"]
     store = job.jobs.store
