@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cache.store import Store
-from cockpit.core.pyramid import LEVELS, merkle_hash, parent_dir, source_lines
+from cockpit.core.pyramid import LEVELS, SUMMARIZER, merkle_hash, parent_dir, source_lines
 from cockpit.core.scan import content_hash
 from summarizers import tokens
 
@@ -74,7 +74,9 @@ def check(store: Store, root: str, deep: bool = False) -> Report:
     """What is wrong with the cache; `deep` also recounts every stored token count (seconds on a big tree)."""
     report = Report()
     conn = store.db.conn
-    nodes = {row[0]: row[1:] for row in conn.execute("SELECT id, parent, kind, path, hash FROM nodes")}
+    # One pass over the rows a check needs; a directory's Merkle hash needs only its children's kind, name, hash.
+    rows = conn.execute("SELECT id, parent, kind, path, hash, name, summarizer FROM nodes")
+    nodes = {row[0]: row[1:] for row in rows}
     report.nodes = len(nodes)
     file_rows = {row[0] for row in conn.execute("SELECT path FROM files")}
     if not nodes and not file_rows:
@@ -83,7 +85,7 @@ def check(store: Store, root: str, deep: bool = False) -> Report:
         report.found["no_repo"] += 1
         report.dirty_dirs.add("")
     children: dict[str, list[str]] = {}
-    for node_id, (parent, kind, path, _) in nodes.items():
+    for node_id, (parent, kind, path, *_) in nodes.items():
         if parent is None:
             continue
         children.setdefault(parent, []).append(node_id)
@@ -97,11 +99,11 @@ def check(store: Store, root: str, deep: bool = False) -> Report:
         if nodes.get(path, (None, None))[1] != "file":
             report.found["missing_file_node"] += 1
             report.rebuild_files.add(path)
-    for node_id, (_, kind, path, _) in nodes.items():
+    for node_id, (_, kind, path, *_) in nodes.items():
         if kind == "file" and node_id not in file_rows:
             report.found["missing_file_row"] += 1
             report.rebuild_files.add(path)
-    _check_dirs(store, nodes, children, report)
+    _check_dirs(nodes, children, report)
     pending = store.dirty_dirs()
     if pending:
         report.found["dirty"] += len(pending)
@@ -110,16 +112,14 @@ def check(store: Store, root: str, deep: bool = False) -> Report:
     return report
 
 
-def _check_dirs(store: Store, nodes: dict, children: dict, report: Report) -> None:
-    dir_ids = [i for i, (_, kind, _, _) in nodes.items() if kind in ("dir", "repo")]
-    kids_of = store.children_of(dir_ids, brief=True)
-    for dir_id in dir_ids:
-        kids = kids_of.get(dir_id, [])
+def _check_dirs(nodes: dict, children: dict[str, list[str]], report: Report) -> None:
+    for dir_id in (i for i, row in nodes.items() if row[1] in ("dir", "repo")):
+        kids = [{"kind": nodes[k][1], "name": nodes[k][4], "hash": nodes[k][3]} for k in children.get(dir_id, [])]
         if not kids:
             report.found["empty_dir"] += 1
             report.drop_nodes.add(dir_id)
             report.dirty_dirs.add(parent_dir(dir_id) if dir_id else "")
-        elif merkle_hash(kids) != nodes[dir_id][3]:
+        elif nodes[dir_id][5] == SUMMARIZER and merkle_hash(kids) != nodes[dir_id][3]:  # an older one: stale
             report.found["dir_hash"] += 1
             report.dirty_dirs.add(dir_id)
 
