@@ -48,9 +48,9 @@ def cache_path(root: str, config: Config, cache: str | os.PathLike | None = None
 
 
 def cache_notice(root: str, path: Path) -> str:
-    """One line when the cache is kept outside the repository (it is read-only), else ''."""
-    inside = Path(os.path.realpath(root))
-    if Path(os.path.realpath(path)).is_relative_to(inside):
+    """One line when the default cache had to leave the repository (it is read-only), else ''; a cache
+    the user placed elsewhere (`--cache`, config) is where they said and needs no word."""
+    if Path(path) != default_cache_path(root) or Path(path).is_relative_to(Path(root)):
         return ""
     return f"{root} is read-only: its cache is kept in {path}"
 

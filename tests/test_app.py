@@ -357,7 +357,8 @@ async def test_keys_typed_into_the_context_task_stay_there_and_escape_leaves_it(
         assert not app.is_running
 
 
-async def test_an_empty_pyramid_and_a_cache_kept_elsewhere_say_so_in_the_status_line(tmp_path):
+async def test_an_empty_pyramid_and_a_cache_kept_elsewhere_say_so_in_the_status_line(tmp_path, monkeypatch):
+    import cockpit.paths
     from cockpit.core.config import Config
     from cockpit.service import refresh
 
@@ -365,12 +366,17 @@ async def test_an_empty_pyramid_and_a_cache_kept_elsewhere_say_so_in_the_status_
     repo.mkdir()
     for n in range(2):
         (repo / f"blob{n}.bin").write_bytes(b"\0\1" * 50)
-    cache = tmp_path / "elsewhere" / "cache.sqlite"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    real_access = cockpit.paths.os.access  # the repository is read-only: its cache goes to the user's cache dir
+    monkeypatch.setattr(cockpit.paths.os, "access", lambda p, mode: False if str(p) == str(repo) and
+                        mode == os.W_OK else real_access(p, mode))
+    cache = default_cache_path(str(repo))
+    assert not cache.is_relative_to(repo)
     store = Store(cache, str(repo))
     refresh(str(repo), store, Config.load(str(repo)))
     store.close()
     app = CockpitApp(str(repo), cache, build=False, watch=False)
-    async with app.run_test(size=(260, 40)) as pilot:
+    async with app.run_test(size=(320, 40)) as pilot:  # wide enough for the whole path
         await wait_for(pilot, lambda: "skipped" in shown(app.query_one("#status")))
         status = shown(app.query_one("#status"))
         assert "2 files skipped (2 binary)" in status and f"read-only repository: cache in {cache}" in status
