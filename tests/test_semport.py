@@ -299,13 +299,17 @@ def wait_for_step(db: Path, prefix: str, timeout: float = 60.0) -> None:
     raise AssertionError(f"no step {prefix!r} recorded in time")
 
 
-def kill_after_step(args: list[str], twin, db: Path, step: str, cwd: Path) -> None:
-    """Run `cockpit ARGS` in a process of its own against the twin, and SIGKILL it once `step` is recorded."""
+def kill_after_step(args: list[str], twin, db: Path, step: str, cwd: Path, written: Path | None = None) -> None:
+    """Run `cockpit ARGS` in a process of its own against the twin, and SIGKILL it once `step` is recorded
+    (and `written`, a file the job writes just after that step, exists)."""
     env = {**os.environ, "ANTHROPIC_BASE_URL": twin.url, "ANTHROPIC_API_KEY": "test-key"}
     proc = subprocess.Popen([sys.executable, "-m", "cockpit", *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         wait_for_step(db, step)
+        deadline = time.monotonic() + 30
+        while written is not None and not written.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
     finally:
         proc.kill()
         proc.wait()
@@ -315,7 +319,7 @@ def test_a_killed_port_resumes_without_paying_again_for_finished_files(repo, tmp
     out = tmp_path / "out"
     twin.script(Fault.slow(0), Fault.slow(4000))  # the second file's answer is slow: the kill lands during it
     kill_after_step(["semport", str(repo / "shapes"), "--to", "go", "--out", str(out), "-q"], twin,
-                    default_cache_path(str(repo)), "port shapes/__init__.py", tmp_path)
+                    default_cache_path(str(repo)), "port shapes/__init__.py", tmp_path, out / "semport.json")
     store = store_of(repo)
     job = next(j for j in Jobs(store).list() if j["kind"] == "semport")
     assert job["state"] == "failed" and "interrupted" in job["error"]
