@@ -95,12 +95,15 @@ LEDGER_COLUMNS = {
 # signature can be long, and a listing of hundreds of rows should not read them.
 BRIEF_COLUMNS = "id, parent, kind, name, path, hash, summarizer, summaries, tokens, position"
 # Tables that record what was paid for, and survive a rebuild of the cache.
-KEPT_TABLES = ("ledger", "llm_summaries", "llm_batches", "jobs", "job_steps", "job_events")
+KEPT_TABLES = ("ledger", "llm_summaries", "llm_failures", "llm_batches", "jobs", "job_steps", "job_events")
 _PAID_SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_summaries (
     id TEXT, input_hash TEXT, model TEXT, prompt TEXT, summaries TEXT, created_at REAL,
     PRIMARY KEY (id, input_hash, model, prompt));
 CREATE INDEX IF NOT EXISTS idx_ledger_started ON ledger (started_at);
+CREATE TABLE IF NOT EXISTS llm_failures (
+    id TEXT, input_hash TEXT, model TEXT, prompt TEXT, error TEXT, failed_at REAL,
+    PRIMARY KEY (id, input_hash, model, prompt));
 CREATE TABLE IF NOT EXISTS llm_batches (
     id TEXT PRIMARY KEY, job TEXT, model TEXT, created_at REAL, state TEXT, entries TEXT);
 """
@@ -185,6 +188,8 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA recursive_triggers = ON")  # INSERT OR REPLACE must fire the delete trigger
         if tables:
+            if "llm_failures" not in tables:  # added to schema 8 later: a table more, nothing rebuilt
+                conn.executescript(_PAID_SCHEMA)
             return
         # One transaction, and every statement idempotent: two processes opening a new cache at once
         # (the app and an MCP server, say) must not trip over each other.
@@ -421,6 +426,32 @@ class Store:
                     found[(node_id, input_hash)] = json.loads(summaries)
         return found
 
+    def failed_answers(self, model: str, prompt: str, keys: list[tuple[str, str]], since: float
+                       ) -> set[tuple[str, str]]:
+        """Those (node id, input hash) whose answer from `model` failed validation at `since` or later."""
+        wanted, found = set(keys), set()
+        ids = sorted({node_id for node_id, _ in keys})
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            rows = self.db.conn.execute(
+                f"SELECT id, input_hash FROM llm_failures WHERE model = ? AND prompt = ? AND failed_at >= ? "
+                f"AND id IN ({','.join('?' * len(batch))})", [model, prompt, since, *batch])
+            found |= {key for key in map(tuple, rows) if key in wanted}
+        return found
+
+    def write_failures(self, model: str, prompt: str, rows: list[tuple[str, str, str]]) -> None:
+        """Keep that the answers for these (id, input hash, what was wrong) failed validation."""
+        now = time.time()
+        with self.db.conn:
+            self.db.conn.executemany("INSERT OR REPLACE INTO llm_failures VALUES (?, ?, ?, ?, ?, ?)",
+                                     [(i, h, model, prompt, error[:500], now) for i, h, error in rows])
+
+    def waiting_on_failures(self) -> int:
+        """Nodes still without an LLM summary because their last answer failed validation."""
+        return self.db.conn.execute(
+            "SELECT COUNT(DISTINCT f.id) FROM llm_failures f JOIN nodes n ON n.id = f.id "
+            "WHERE n.summarizer NOT LIKE 'llm/%'").fetchone()[0]
+
     def write_llm_summaries(self, model: str, prompt: str, rows: list[tuple[str, str, list[str]]],
                             nodes: list[tuple[str, str, list[str], list, str]]) -> None:
         """Keep new LLM ladders (id, input hash, summaries) and put ladders into node rows
@@ -430,6 +461,8 @@ class Store:
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO llm_summaries VALUES (?, ?, ?, ?, ?, ?)",
                 [(node_id, input_hash, model, prompt, json.dumps(summaries), now) for node_id, input_hash, summaries in rows])
+            self.db.conn.executemany("DELETE FROM llm_failures WHERE id = ? AND model = ? AND prompt = ?",
+                                     [(node_id, model, prompt) for node_id, _, _ in rows])
             self.db.conn.executemany(
                 "UPDATE nodes SET summaries = ?, tokens = ?, summarizer = ? WHERE id = ? AND hash = ?",
                 [(json.dumps(s), json.dumps(t), label, node_id, node_hash) for node_id, node_hash, s, t, label in nodes])

@@ -15,12 +15,16 @@ summaries (a Merkle hash over summaries). A re-run with nothing changed makes no
 call; after one edit, that file (with only those symbols whose lines changed) is
 asked again, then the directories above it if its summaries changed.
 
-Answers are validated (JSON, every id, each rung within its budget); what is invalid
-is asked once more, then left extractive (the node keeps the extractive summarizer,
-so the next run asks again). Calls go through `AsyncAnthropic` with bounded
-concurrency, the SDK's retries and our own waits when rate limits outlast them, and
-the instructions in one cached system block. Secrets are redacted from all that is
-sent. Every call is written to the ledger before and after it is made, and a spend
+Answers come as the input of a tool call the request forces (`prompts.TOOL`), so the API
+hands back the JSON itself; a model or endpoint that refuses forced tools is asked for
+text, which is parsed. Answers are validated (every id, each rung within its budget);
+what is invalid is asked once more, then left extractive, and that failure is kept under
+the same key as an answer: the node is not asked again until its input changes, the
+failure is older than `retry_failed_after`, or the caller says `retry_failed`. Calls go
+through `AsyncAnthropic` with bounded concurrency, the SDK's retries and our own waits
+when rate limits outlast them; the shared prefix (tool, instructions, and examples where
+they pay) is marked for caching where it reaches the model's minimum (`prefix_plan`).
+Secrets are redacted from all that is sent. Every call is written to the ledger before and after it is made, and a spend
 cap stops the run before a call could pass it. With `batch`, the files go in one
 Message Batch at half price; a batch a run did not see end is picked up by the next.
 """
@@ -40,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cache.store import Store
-from summarizers import prompts, tokens
+from summarizers import models, prompts, tokens
 from summarizers.usage import usage_fields
 
 if TYPE_CHECKING:
@@ -71,6 +75,8 @@ OUTPUT_PER_NODE = 320  # max_tokens per node: six rungs (126 words at most) and 
 RATE_LIMIT_WAITS = (2.0, 8.0, 30.0)  # our own waits once the SDK's retries are spent
 INPUT_MARGIN = 1.1  # tiktoken only approximates Claude's tokenizer: estimate high
 MESSAGE_OVERHEAD = 8  # tokens for role and turn markers
+RETRY_FAILED_AFTER = 7 * 86400.0  # seconds before a node whose answer failed is asked again anyway
+CACHE_READ_SHARE = 0.1  # a cached prefix is read at a tenth of the input price
 
 
 @dataclass
@@ -82,6 +88,8 @@ class LLMStats:
     asked: int = 0  # nodes whose ladder an answer gave in this run
     reused: int = 0  # nodes given a ladder from an earlier answer to the same input
     fallback: list[str] = field(default_factory=list)  # nodes left extractive after failures
+    waiting: list[str] = field(default_factory=list)  # not asked: their answer to the same input failed before
+    text_answers: bool = False  # the model refused the forced tool: answers were asked for as text
     left: list[str] = field(default_factory=list)  # nodes not reached: the spend cap stopped the run
     capped: bool = False
     refused_estimate: float = 0.0  # the worst case of the call the cap refused
@@ -100,6 +108,9 @@ class LLMStats:
                 f"({self.cache_read_tokens} cached), {self.output_tokens} output, {cost} in {self.seconds:.1f}s")
         if self.fallback:
             text += f"; {len(self.fallback)} nodes left extractive after errors"
+        if self.waiting:
+            text += (f"; {len(self.waiting)} nodes waiting on a failed answer (asked again when they change, or "
+                     "with --retry-failed)")
         if self.capped:
             text += f"; spend cap reached, {len(self.left)} nodes not summarized"
         return text
@@ -108,6 +119,26 @@ class LLMStats:
 def label(model: str, kind: str) -> str:
     """The `summarizer` of a node an LLM summarized."""
     return f"llm/{model}/{prompts.version(kind)}"
+
+
+def prefix_plan(model: str, tools: bool = True) -> tuple[list[dict], bool]:
+    """The system blocks of every request to `model`, and whether they end a cached prefix.
+
+    The API caches a prefix only from the model's minimum length on (`models.cache_minimum`). The
+    instructions alone (with the tool) are too short for every model; the worked examples make
+    them long enough for some. Examples are sent where the prefix with them reaches the minimum
+    and reading it from the cache costs less than sending the lean prefix in full; elsewhere the
+    lean prefix goes unmarked, since padding it up to the minimum would cost more than it saves.
+    """
+    lean = tokens.count(prompts.SYSTEM) + (tokens.count(json.dumps(prompts.TOOL)) if tools else 0)
+    full = lean + tokens.count(prompts.EXAMPLES)
+    minimum = models.cache_minimum(model)
+    mark = {"cache_control": {"type": "ephemeral"}}
+    if lean >= minimum:
+        return [{"type": "text", "text": prompts.SYSTEM, **mark}], True
+    if full >= minimum and CACHE_READ_SHARE * full < lean:
+        return [{"type": "text", "text": prompts.SYSTEM}, {"type": "text", "text": prompts.EXAMPLES, **mark}], True
+    return [{"type": "text", "text": prompts.SYSTEM}], False
 
 
 # --- secrets ----------------------------------------------------------------------------
@@ -224,16 +255,21 @@ def _chunks(items: list[_Item]) -> list[list[_Item]]:
     return [c for c in chunks if c]
 
 
-def parse_answer(text: str, ids: list[str], path: str | None = None) -> tuple[dict[str, list[str]], str | None]:
-    """The valid ladders of an answer, by node id, and what was wrong with the rest (None: nothing).
+def parse_answer(answer: str | dict, ids: list[str], path: str | None = None
+                 ) -> tuple[dict[str, list[str]], str | None]:
+    """The valid ladders of an answer (a tool call's input, or text holding JSON), by node id, and
+    what was wrong with the rest (None: nothing).
 
     `path`: the file of a file request, whose symbols the prompt named "::Name"."""
-    body = text.strip()
-    start, end = body.find("{"), body.rfind("}")  # tolerate a code fence or a stray word around the JSON
-    try:
-        data = json.loads(body[start : end + 1]) if start >= 0 else None
-    except ValueError:
-        data = None
+    if isinstance(answer, dict):
+        data = answer
+    else:
+        body = answer.strip()
+        start, end = body.find("{"), body.rfind("}")  # tolerate a code fence or a stray word around the JSON
+        try:
+            data = json.loads(body[start : end + 1]) if start >= 0 else None
+        except ValueError:
+            data = None
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
         return {}, "not a JSON object with 'nodes'"
     answers = {prompts.full_id(k, path): v for k, v in data["nodes"].items()}
@@ -252,11 +288,20 @@ def parse_answer(text: str, ids: list[str], path: str | None = None) -> tuple[di
     return valid, "; ".join(problems) or None
 
 
+def answer_of(message) -> str | dict:
+    """What an answer says: the input of its forced tool call, else its text."""
+    found = models.tool_input(message, prompts.TOOL_NAME)
+    return found if found is not None else models.answer_text(message)
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
 class _Capped(Exception):
     pass
+
+
+_TOOLS_REFUSED = "tools refused"  # what `_request` returns when the model will not be forced to a tool
 
 
 class NoApiKey(Exception):
@@ -265,19 +310,27 @@ class NoApiKey(Exception):
 
 class _Run:
     def __init__(self, root: str, store: Store, client: anthropic.AsyncAnthropic, model: str, ledger: CallLedger,
-                 concurrency: int, max_cost: float | None, job: str, subpath: str, batch: bool, poll_seconds: float):
+                 concurrency: int, max_cost: float | None, job: str, subpath: str, batch: bool, poll_seconds: float,
+                 retry_failed: bool, retry_failed_after: float):
         self.root, self.store, self.client, self.model, self.ledger = root, store, client, model, ledger
         self.max_cost, self.job, self.subpath = max_cost, job, subpath.strip("/")
         self.batch, self.poll_seconds = batch, poll_seconds
+        self.retry_failed, self.retry_failed_after = retry_failed, retry_failed_after
         self.prefetched: set[tuple[str, str]] = set()  # (id, input hash) answered by a batch in this run
         self.semaphore = asyncio.Semaphore(max(1, concurrency))
         self.stats = LLMStats()
         self.committed = 0.0  # spent, plus the worst case of calls in flight
         self.versions = {kind: prompts.version(kind) for kind in ("file", "dir")}
         self.labels = {kind: label(model, kind) for kind in ("file", "dir")}
-        # One system block for every request, marked for prompt caching: the shared prefix.
-        self.system = [{"type": "text", "text": prompts.SYSTEM, "cache_control": {"type": "ephemeral"}}]
-        self.system_tokens = tokens.count(prompts.SYSTEM)
+        self._use_tools(models.takes_forced_tool(model))
+
+    def _use_tools(self, tools: bool) -> None:
+        """Ask for answers as a forced tool call (or, when the model refuses that, as text)."""
+        self.tools = tools
+        self.stats.text_answers = not tools
+        self.system, _ = prefix_plan(self.model, tools)
+        self.system_tokens = sum(tokens.count(b["text"]) for b in self.system) + (
+            tokens.count(json.dumps(prompts.TOOL)) if tools else 0)
 
     def _under(self, path: str) -> bool:
         return not self.subpath or path == self.subpath or path.startswith(self.subpath + "/")
@@ -362,26 +415,35 @@ class _Run:
                  and (i.node["summaries"] != reused[i.node["id"]] or i.node["summarizer"] != self.labels[kind])]
         self._apply(kind, stale, reused, new=False)
         self.stats.reused += sum((i.node["id"], i.input_hash) not in self.prefetched for i in stale)
-        return [i for i in items if i.node["id"] not in reused]
+        left = [i for i in items if i.node["id"] not in reused]
+        if left and not self.retry_failed:
+            failed = self.store.failed_answers(self.model, version, [(i.node["id"], i.input_hash) for i in left],
+                                               since=time.time() - self.retry_failed_after)
+            self.stats.waiting += [i.node["id"] for i in left if (i.node["id"], i.input_hash) in failed]
+            left = [i for i in left if (i.node["id"], i.input_hash) not in failed]
+        return left
 
     async def _ask(self, kind: str, items: list[_Item]) -> None:
         """One request; what its answer lacks is asked once more, then left extractive."""
         ladders: dict[str, list[str]] = {}
-        capped = False
+        capped, problems = False, []
         try:
-            answer = await self._call(kind, items)
+            answer = await self._call(kind, items, problems=problems)
             ladders.update(answer or {})
             missing = [i for i in items if i.node["id"] not in ladders]
             if answer is not None and missing:  # a call that failed outright was retried by the SDK already
-                ladders.update(await self._call(kind, missing, retry=True) or {})
+                ladders.update(await self._call(kind, missing, retry=True, problems=problems) or {})
         except _Capped:
             capped = True
         self._apply(kind, [i for i in items if i.node["id"] in ladders], ladders, new=True)
-        unanswered = [i.node["id"] for i in items if i.node["id"] not in ladders]
+        unanswered = [i for i in items if i.node["id"] not in ladders]
         if capped:
-            self.stats.left += unanswered
-        else:
-            self.stats.fallback += unanswered
+            self.stats.left += [i.node["id"] for i in unanswered]
+            return
+        self.stats.fallback += [i.node["id"] for i in unanswered]
+        if problems and unanswered:  # answered, but not validly: not worth paying for again as it is
+            self.store.write_failures(self.model, self.versions[kind],
+                                      [(i.node["id"], i.input_hash, problems[-1]) for i in unanswered])
 
     def _apply(self, kind: str, items: list[_Item], ladders: dict[str, list[str]], new: bool) -> None:
         if not items:
@@ -399,8 +461,10 @@ class _Run:
 
     # -- one call
 
-    async def _call(self, kind: str, items: list[_Item], retry: bool = False) -> dict[str, list[str]] | None:
-        """The valid ladders of one answer, or None when the call failed. Raises _Capped."""
+    async def _call(self, kind: str, items: list[_Item], retry: bool = False,
+                    problems: list[str] | None = None) -> dict[str, list[str]] | None:
+        """The valid ladders of one answer, or None when the call failed; what was wrong with an answer
+        is appended to `problems`. Raises _Capped."""
         if self.stats.capped:
             raise _Capped
         ids = [i.node["id"] for i in items]
@@ -409,9 +473,14 @@ class _Run:
         try:
             for wait in (*RATE_LIMIT_WAITS, None):
                 async with self.semaphore:
+                    if ("tools" in params) != self.tools:  # another call learnt the model refuses them
+                        params, path, estimate = self._params(kind, items, retry)
                     if not reserved:
                         reserved = self._reserve(estimate)  # when the call goes out, not while it queues
                     result = await self._request(ids, params)
+                if result == _TOOLS_REFUSED:  # not billed: ask again, for text
+                    self._use_tools(False)
+                    continue
                 if not isinstance(result, float):
                     break
                 if wait is None:
@@ -420,7 +489,9 @@ class _Run:
             if result is None:
                 return None
             message, retries, request_id, latency_ms, row = result
-            ladders, problem = parse_answer(message.content[0].text if message.content else "", ids, path)
+            ladders, problem = parse_answer(answer_of(message), ids, path)
+            if problem and problems is not None:
+                problems.append(problem)
             outcome = "failed" if problem else "retried" if retries else "ok"
             error = f"invalid answer ({message.stop_reason}): {problem}"[:500] if problem else None
             cost = self.ledger.finish(row, self.model, outcome, message.usage, latency_ms, retries, error, request_id)
@@ -442,6 +513,8 @@ class _Run:
             batched)
         params = {"model": self.model, "max_tokens": max_tokens, "system": self.system,
                   "messages": [{"role": "user", "content": text}]}
+        if self.tools:
+            params.update(tools=[prompts.TOOL], tool_choice=models.forced(prompts.TOOL_NAME))
         return params, path, estimate
 
     # -- Message Batches
@@ -501,8 +574,7 @@ class _Run:
                                    error=f"{result.type}: {getattr(error, 'type', '')} {getattr(error, 'message', '')}"[:500])
                 continue
             message = result.message
-            ladders, problem = parse_answer(message.content[0].text if message.content else "", entry["ids"],
-                                            entry["path"])
+            ladders, problem = parse_answer(answer_of(message), entry["ids"], entry["path"])
             cost = self.ledger.finish(entry["row"], self.model, "failed" if problem else "ok", message.usage,
                                       latency_ms, error=f"invalid answer: {problem}"[:500] if problem else None,
                                       request_id=message.id, batched=True)
@@ -544,6 +616,9 @@ class _Run:
             # ValueError: a malformed body (json.JSONDecodeError); the transport's own errors pass unwrapped.
             self.ledger.finish(row, self.model, "failed", latency_ms=_ms(started), error=_describe(exc)[:500],
                                request_id=getattr(exc, "request_id", None))
+            if isinstance(exc, anthropic.BadRequestError) and "tools" in params \
+                    and models.refuses_forced_tool(str(exc)):
+                return _TOOLS_REFUSED
             self.stats.failed_calls += 1
             return _retry_after(exc.response.headers) if isinstance(exc, anthropic.RateLimitError) else None
         except Exception as exc:  # a bug, not a failure of the API: recorded, then raised
@@ -597,23 +672,27 @@ def default_job() -> str:
 async def llm_summarize(root: str, store: Store, client: anthropic.AsyncAnthropic, model: str = DEFAULT_MODEL, *,
                         ledger: CallLedger, concurrency: int = DEFAULT_CONCURRENCY,
                         max_cost: float | None = None, job: str | None = None, subpath: str = "",
-                        batch: bool = False, poll_seconds: float = 30.0) -> LLMStats:
+                        batch: bool = False, poll_seconds: float = 30.0, retry_failed: bool = False,
+                        retry_failed_after: float = RETRY_FAILED_AFTER) -> LLMStats:
     """Replace the summary rungs of the cached pyramid of `root` with Claude's, where they are stale.
 
     `batch`: ask for the files through one Message Batch (half price, answers within hours), polled
     every `poll_seconds` or more; a batch a run did not see end is picked up by the next run.
+    `retry_failed`: ask again for nodes whose answer to the same input failed validation, which are
+    otherwise left alone for `retry_failed_after` seconds.
     """
     ledger.settle_interrupted()
     if max_cost is not None and ledger.pricing.price(model) is None:
         raise ValueError(f"no price known for model {model!r}: cannot keep to a spend cap (add it to pricing.json)")
     return await _Run(root, store, client, model, ledger, concurrency, max_cost, job or default_job(), subpath,
-                      batch, poll_seconds).run()
+                      batch, poll_seconds, retry_failed, retry_failed_after).run()
 
 
 def summarize(root: str, store: Store, ledger: CallLedger, model: str = DEFAULT_MODEL,
               concurrency: int = DEFAULT_CONCURRENCY, max_cost: float | None = None, job: str | None = None,
               subpath: str = "", api_key: str | None = None, base_url: str | None = None,
-              batch: bool = False, poll_seconds: float = 30.0) -> LLMStats:
+              batch: bool = False, poll_seconds: float = 30.0, retry_failed: bool = False,
+              retry_failed_after: float = RETRY_FAILED_AFTER) -> LLMStats:
     """`llm_summarize` with its own client (key and base URL from the arguments, else the environment)."""
     import anthropic
 
@@ -624,6 +703,7 @@ def summarize(root: str, store: Store, ledger: CallLedger, model: str = DEFAULT_
         async with anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=2) as client:
             return await llm_summarize(root, store, client, model, ledger=ledger, concurrency=concurrency,
                                        max_cost=max_cost, job=job, subpath=subpath, batch=batch,
-                                       poll_seconds=poll_seconds)
+                                       poll_seconds=poll_seconds, retry_failed=retry_failed,
+                                       retry_failed_after=retry_failed_after)
 
     return asyncio.run(main())

@@ -17,7 +17,7 @@ from cockpit.core.pyramid import SUMMARIZER, build
 from cockpit.faces.cli import main
 from cockpit.spend.ledger import Ledger, Pricing, burn, parse_since, spend
 from cockpit.twin.server import Fault
-from summarizers import llm, prompts, tokens
+from summarizers import llm, models, prompts, tokens
 
 MODEL = llm.DEFAULT_MODEL
 ALL_NODES = 15  # sample_repo: 5 files, 7 symbols, 2 directories, the repo
@@ -179,6 +179,79 @@ async def test_an_answer_still_wrong_after_one_retry_falls_back(sample_repo, sto
     assert store.node("weather/cache.py::DiskCache")["summarizer"].startswith("llm/")
 
 
+async def test_prose_then_json_the_answer_comes_as_the_forced_tool_s_input(sample_repo, store, twin):
+    """A scripted prose answer goes out as text (as from an endpoint that ignores tools): it fails, the
+    retry's answer is the forced tool call's input, and that one is kept."""
+    twin.reply("Sure! Here is what the file does: it fetches forecasts.", contains="File weather/client.py")
+    stats = await summarize(sample_repo, store, twin, concurrency=1)
+    assert stats.asked == ALL_NODES and not stats.fallback and not stats.waiting
+    client = [e for e in twin.log if "File weather/client.py" in e["body"]["messages"][0]["content"]]
+    assert [b["type"] for e in client for b in e["response"]["content"]] == ["text", "tool_use"]
+    assert all(e["body"]["tool_choice"] == {"type": "tool", "name": prompts.TOOL_NAME} for e in twin.log)
+    assert store.node("weather/client.py")["summarizer"].startswith("llm/")
+
+
+async def test_a_failed_answer_is_not_paid_for_again_until_its_input_changes(sample_repo, store, twin):
+    for _ in range(2):  # the answer and its retry: both prose
+        twin.reply("I could not summarize this file.", contains="File weather/client.py")
+    first = await summarize(sample_repo, store, twin)
+    client_nodes = sorted(n["id"] for n in store.nodes() if n["path"] == "weather/client.py")
+    assert sorted(first.fallback) == client_nodes and first.asked == ALL_NODES - len(client_nodes)
+    assert store.waiting_on_failures() == len(client_nodes)
+    second = await summarize(sample_repo, store, twin)
+    assert second.calls == 0 and sorted(second.waiting) == client_nodes and not second.fallback
+    assert f"{len(client_nodes)} nodes waiting on a failed answer" in second.describe()
+    again = await summarize(sample_repo, store, twin, retry_failed=True)  # the user asks: and it validates now
+    # The file, then the directory and the repository above it, whose input its new summaries change.
+    assert again.calls == 3 and sorted(requested_ids(twin.log[-3:])[0]) == client_nodes
+    assert store.waiting_on_failures() == 0
+
+
+async def test_an_edit_asks_a_failed_node_again(sample_repo, store, twin):
+    for _ in range(2):
+        twin.reply("Still no summary.", contains="File weather/client.py")
+    await summarize(sample_repo, store, twin)
+    assert (await summarize(sample_repo, store, twin)).calls == 0
+    path = sample_repo / "weather" / "client.py"
+    path.write_text(path.read_text() + "\nRETRIES = 3\n")
+    build(str(sample_repo), store, workers=1)
+    symbols = sorted(n["id"] for n in store.nodes() if n["path"] == "weather/client.py" and "::" in n["id"])
+    edited = await summarize(sample_repo, store, twin)
+    # The file's input is its content: asked again. The symbols whose lines are as they were still wait.
+    assert edited.calls == 3 and not edited.fallback
+    assert sorted(edited.waiting) == [s for s in symbols if not s.endswith("::RETRIES")]
+    assert store.node("weather/client.py")["summarizer"].startswith("llm/")
+
+
+async def test_a_failure_older_than_the_retry_time_is_asked_again(sample_repo, store, twin):
+    for _ in range(2):
+        twin.reply("No.", contains="File weather/client.py")
+    await summarize(sample_repo, store, twin)
+    assert (await summarize(sample_repo, store, twin, retry_failed_after=3600)).calls == 0
+    assert (await summarize(sample_repo, store, twin, retry_failed_after=0)).calls == 3  # the file, its dirs
+
+
+async def test_a_model_that_refuses_forced_tools_is_asked_for_text(sample_repo, store, twin):
+    """A model the summarizer does not know to refuse forced tools answers the first with a 400: the run
+    learns it from that one refusal, unbilled, and asks for text from then on."""
+    twin.models, twin.no_forced_tool = frozenset({"claude-next"}), frozenset({"claude-next"})
+    async with anthropic.AsyncAnthropic(base_url=twin.url, api_key="test-key") as client:
+        stats = await llm.llm_summarize(str(sample_repo), store, client, "claude-next", ledger=Ledger(store),
+                                        concurrency=1)
+    assert stats.asked == ALL_NODES and stats.text_answers and not stats.fallback
+    refused = [e for e in twin.log if e["status"] == 400]
+    assert len(refused) == 1 and "tool_choice" in refused[0]["body"]
+    assert all("tools" not in e["body"] for e in twin.log if e["status"] == 200)
+    assert len([r for r in store.ledger_rows() if r["outcome"] == "failed" and not r["cost_usd"]]) == 1
+
+
+async def test_a_model_known_to_refuse_forced_tools_is_never_sent_one(sample_repo, store, twin):
+    async with anthropic.AsyncAnthropic(base_url=twin.url, api_key="test-key") as client:
+        stats = await llm.llm_summarize(str(sample_repo), store, client, "claude-opus-5-5", ledger=Ledger(store))
+    assert stats.asked == ALL_NODES and {e["status"] for e in twin.log} == {200}
+    assert all("tools" not in e["body"] for e in twin.log)
+
+
 # -- money and secrets
 
 
@@ -273,13 +346,26 @@ async def test_the_ledger_agrees_with_the_api_to_the_token(sample_repo, store, t
     assert spend(store)["total"]["cost_usd"] == pytest.approx(expected, rel=1e-9)
 
 
-async def test_the_shared_instructions_are_cached_after_the_first_call(sample_repo, store, twin):
-    await summarize(sample_repo, store, twin, concurrency=1)
-    rows = store.ledger_rows()
-    system = tokens.count(prompts.SYSTEM)
-    assert (rows[0]["cache_write_tokens"], rows[0]["cache_read_tokens"]) == (system, 0)
-    assert all((r["cache_write_tokens"], r["cache_read_tokens"]) == (0, system) for r in rows[1:])
-    assert twin.log[0]["body"]["system"][0]["cache_control"] == {"type": "ephemeral"}
+@pytest.mark.parametrize("model, cached", [("claude-sonnet-4-5", True), ("claude-opus-5", True), (MODEL, False)])
+async def test_the_shared_prefix_is_cached_only_where_the_api_would(sample_repo, store, twin, model, cached):
+    """The tool, the instructions and (where they pay) the examples are the shared prefix: cached where it
+    reaches the model's minimum, which the twin applies as the API does; Haiku 4.5's 4,096 is out of reach."""
+    async with anthropic.AsyncAnthropic(base_url=twin.url, api_key="test-key") as client:
+        await llm.llm_summarize(str(sample_repo), store, client, model, ledger=Ledger(store), concurrency=1)
+    rows, first = store.ledger_rows(), twin.log[0]["body"]
+    shared = len(first["tools"]) + len(first["system"])
+    prefix = sum(count for _, count, _ in cockpit.twin.server.segments(first)[:shared])
+    texts = [block["text"] for block in first["system"]]
+    assert first["tool_choice"] == {"type": "tool", "name": prompts.TOOL_NAME}
+    if cached:
+        assert prefix >= models.cache_minimum(model) and texts == [prompts.SYSTEM, prompts.EXAMPLES]
+        assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}
+        assert (rows[0]["cache_write_tokens"], rows[0]["cache_read_tokens"]) == (prefix, 0)
+        assert all((r["cache_write_tokens"], r["cache_read_tokens"]) == (0, prefix) for r in rows[1:])
+    else:  # padding 441 tokens up to 4,096 would cost 410 a request in cache reads: more than sending them
+        assert prefix < models.cache_minimum(model) and texts == [prompts.SYSTEM]
+        assert not any("cache_control" in block for block in first["system"])
+        assert all((r["cache_write_tokens"], r["cache_read_tokens"]) == (0, 0) for r in rows)
 
 
 # -- pricing, spend, the cache

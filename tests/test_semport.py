@@ -208,10 +208,13 @@ def test_each_prompt_carries_the_context_its_file_needs_and_no_secrets(repo, tmp
     assert '<symbol kind="method" name="Square.area"' in geometry and "def circle_area" in geometry
     assert "_scale" not in port_requests(llm, "shapes/units.py")[0].split("<symbols>")[1].split("</symbols>")[0]
     system = llm.log[0]["body"]["system"][0]
-    assert "idiomatic Go" in system["text"] and system["cache_control"] == {"type": "ephemeral"}
+    # The answer's shape is a forced tool; the instructions are too short for Haiku 4.5 to cache (4,096).
+    assert "idiomatic Go" in system["text"] and "cache_control" not in system
+    assert llm.log[0]["body"]["tool_choice"] == {"type": "tool", "name": "write_port"}
+    assert [b["type"] for b in llm.log[0]["response"]["content"]] == ["tool_use"]
     everything = json.dumps([e["body"] for e in llm.log])
     assert "sk-live" not in everything and "API_TOKEN" not in everything
-    assert llm.log[1]["usage"]["cache_read_input_tokens"] > 0  # the shared instructions are cached
+    assert all(e["usage"]["cache_read_input_tokens"] == 0 for e in llm.log)
 
 
 def test_existing_files_are_kept_unless_forced(repo, tmp_path, llm):

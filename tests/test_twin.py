@@ -172,7 +172,7 @@ def test_count_tokens_equals_the_billed_input(client):
 
 
 def test_cache_control_writes_a_prefix_then_reads_it(client):
-    instructions = "You write pyramid summaries of code, from 2 to 64 words. " * 20
+    instructions = "You write pyramid summaries of code, from 2 to 64 words. " * 300  # past Haiku 4.5's 4,096
     system = [{"type": "text", "text": instructions, "cache_control": {"type": "ephemeral"}}]
     first = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=HELLO).usage
     second = client.messages.create(model=MODEL, max_tokens=20, system=system,
@@ -197,6 +197,20 @@ def test_prefixes_below_the_minimum_are_not_cached():
         system = [{"type": "text", "text": "Short.", "cache_control": {"type": "ephemeral"}}]
         usage = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=HELLO).usage
         assert usage.cache_creation_input_tokens == 0 and usage.input_tokens == 2 + prompt_tokens(HELLO[0]["content"])
+
+
+def test_each_model_caches_from_the_api_s_own_minimum(client):
+    """By default the twin applies each model's minimum: 1,500 tokens cache on Sonnet 4.5 (1,024), not on
+    Haiku 4.5 (4,096), and 600 on Opus 5 (512)."""
+    def written(model: str, words: int) -> int:
+        text = "summary " * words
+        system = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+        usage = client.messages.create(model=model, max_tokens=5, system=system, messages=HELLO).usage
+        return usage.cache_creation_input_tokens / tokens.count(text)  # 1: all of it, 0: none
+
+    assert written("claude-sonnet-4-5", 1500) == 1 and written("claude-haiku-4-5", 1500) == 0
+    assert written("claude-opus-5", 600) == 1 and written("claude-sonnet-4-6", 1500) == 0
+    assert written("claude-haiku-4-5-20251001", 4100) == 1
 
 
 # -- faults
@@ -521,7 +535,8 @@ def test_scripted_tool_calls_and_the_tool_results_that_answer_them():
 
 def test_cache_entries_live_five_minutes_or_an_hour_from_their_last_use(client):
     now = [1000.0]
-    with running_twin(clock=lambda: now[0]) as twin, anthropic.Anthropic(base_url=twin.url, api_key="k") as c:
+    with running_twin(clock=lambda: now[0], cache_min_tokens=0) as twin, \
+            anthropic.Anthropic(base_url=twin.url, api_key="k") as c:  # lifetimes here, not minimums
         def usage(ttl):
             system = [{"type": "text", "text": f"Instructions kept {ttl}. " * 40,
                        "cache_control": {"type": "ephemeral", "ttl": ttl}}]

@@ -13,6 +13,7 @@ signature="..." doc="..."/>` lists a symbol to port or transplant.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -26,7 +27,7 @@ from cache.store import Store
 from cockpit import service
 from cockpit.core.config import Config
 from cockpit.spend.ledger import Ledger, Pricing
-from summarizers import tokens
+from summarizers import models, tokens
 from summarizers.languages import grammar
 from summarizers.llm import INPUT_MARGIN, MESSAGE_OVERHEAD, _cap, redact
 
@@ -280,18 +281,53 @@ def max_tokens_for(source_tokens: int) -> int:
 # --- asking inside a job -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AnswerShape:
+    """An answer asked for as the input of a forced tool call, and that input written out as the text
+    the job's checks read (so a text answer, from a model that refuses forced tools, is read the same)."""
+
+    name: str
+    description: str
+    fields: dict[str, dict]  # the input's properties, JSON Schema
+    render: Callable[[dict], str]
+    required: tuple[str, ...] = ()
+
+    @property
+    def tool(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "input_schema": {"type": "object", "properties": self.fields,
+                                 "required": list(self.required or self.fields)}}
+
+
+def _shared_prefix(system: str, model: str, tool: dict | None) -> list[dict]:
+    """The system block, marked for caching only where the prefix reaches the model's minimum."""
+    size = tokens.count(system) + (tokens.count(json.dumps(tool)) if tool else 0)
+    block = {"type": "text", "text": system}
+    if size >= models.cache_minimum(model):
+        block["cache_control"] = {"type": "ephemeral"}
+    return [block]
+
+
 class Caller:
     """Asks the LLM for a job: each answer a remembered step, each call in the ledger, under the spend cap."""
 
     def __init__(self, job: Job, model: str, system: str, max_cost: float | None = None,
-                 client: anthropic.Anthropic | None = None, pricing: Pricing | None = None):
+                 client: anthropic.Anthropic | None = None, pricing: Pricing | None = None,
+                 shape: AnswerShape | None = None):
         self.job, self.model, self.max_cost = job, model, max_cost
         self.ledger = Ledger(job.jobs.store, pricing)
         if max_cost is not None and self.ledger.pricing.price(model) is None:
             raise ValueError(f"no price known for model {model!r}: cannot keep to --max-cost (add it to pricing.json)")
-        self.system = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
-        self.system_tokens = tokens.count(system)
+        self.instructions = system
         self._client = client
+        self._shape(shape if shape and models.takes_forced_tool(model) else None)
+
+    def _shape(self, shape: AnswerShape | None) -> None:
+        """Ask for answers as `shape`'s tool call, or (None) as text."""
+        self.shape = shape
+        tool = shape.tool if shape else None
+        self.system = _shared_prefix(self.instructions, self.model, tool)
+        self.system_tokens = tokens.count(self.instructions) + (tokens.count(json.dumps(tool)) if tool else 0)
 
     @property
     def client(self) -> anthropic.Anthropic:
@@ -316,22 +352,29 @@ class Caller:
                                       f"cost ${worst:.4f}")
         row = self.ledger.start(self.job.ledger_job, node_ids, self.model)
         started = time.perf_counter()
+        params = {"model": self.model, "max_tokens": max_tokens, "system": self.system,
+                  "messages": [{"role": "user", "content": prompt}]}
+        if self.shape:
+            params.update(tools=[self.shape.tool], tool_choice=models.forced(self.shape.name))
         try:
-            raw = self.client.messages.with_raw_response.create(
-                model=self.model, max_tokens=max_tokens, system=self.system,
-                messages=[{"role": "user", "content": prompt}])
+            raw = self.client.messages.with_raw_response.create(**params)
             message = raw.parse()
         except anthropic.APIError as exc:
             status = getattr(exc, "status_code", None)
             reason = f"{type(exc).__name__}{f' {status}' if status else ''}: {str(exc).splitlines()[0]}"[:500]
             self.ledger.finish(row, self.model, "failed", latency_ms=_ms(started), error=reason,
                                request_id=getattr(exc, "request_id", None))
+            if self.shape and isinstance(exc, anthropic.BadRequestError) and models.refuses_forced_tool(str(exc)):
+                self.job.log(f"{self.model} refuses a forced tool: answers are asked for as text", "warning")
+                self._shape(None)
+                return self._call(node_ids, prompt, max_tokens)  # the refusal was not billed
             raise LLMError(reason) from None
         except BaseException as exc:
             self.ledger.finish(row, self.model, "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed",
                                latency_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:500])
             raise
-        text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+        found = models.tool_input(message, self.shape.name) if self.shape else None
+        text = self.shape.render(found) if found is not None else models.answer_text(message)
         self.ledger.finish(row, self.model, "ok", message.usage, _ms(started), retries=raw.retries_taken,
                            request_id=message.id)
         return {"text": text, "stop_reason": message.stop_reason}

@@ -32,6 +32,7 @@ from cache.store import Store
 from cockpit.core.pyramid import parent_dir
 from cockpit.jobs.factory import (
     CODE_LANGS,
+    AnswerShape,
     Caller,
     Estimate,
     SpendCapReached,
@@ -95,6 +96,24 @@ RULES = {
 }
 LANGUAGE_NAMES = {"go": "Go", "typescript": "TypeScript", "python": "Python"}
 FENCES = {"go": ("go", "golang"), "typescript": ("typescript", "ts"), "python": ("python", "py")}
+
+
+def answer_shape(to: str) -> AnswerShape:
+    """A port as a tool call: the file, and the renames beyond the language's conventions."""
+    def render(answer: dict) -> str:
+        renames = [r for r in answer.get("renames") or [] if isinstance(r, dict)]
+        mapping = "".join(f"{r.get('source')} -> {r.get('target')}\n" for r in renames)
+        return f"```{FENCES[to][0]}\n{answer.get('code') or ''}\n```\n" + (f"<mapping>\n{mapping}</mapping>\n"
+                                                                        if mapping else "")
+
+    return AnswerShape(
+        "write_port", f"Write the whole ported {LANGUAGE_NAMES[to]} file.",
+        {"code": {"type": "string", "description": f"the whole target file, {LANGUAGE_NAMES[to]} source"},
+         "renames": {"type": "array", "description": "symbols renamed beyond the naming conventions",
+                     "items": {"type": "object", "properties": {"source": {"type": "string"},
+                                                                "target": {"type": "string"}},
+                               "required": ["source", "target"]}}},
+        render, required=("code",))
 
 
 class SemportError(Exception):
@@ -407,7 +426,7 @@ def run_job(job: Job, report: Report | None = None) -> dict:
     if the_plan.existing and not i["force"]:
         raise SemportError(f"{len(the_plan.existing)} files to write already exist in {i['out']} "
                            f"({', '.join(the_plan.existing[:3])}); use --force to overwrite them")
-    caller = Caller(job, i["model"], system_prompt(i["to"]), i.get("max_cost"))
+    caller = Caller(job, i["model"], system_prompt(i["to"]), i.get("max_cost"), shape=answer_shape(i["to"]))
     results: dict[str, dict] = {}
     ported: dict[str, str] = {}
     job.progress(0, len(the_plan.files))

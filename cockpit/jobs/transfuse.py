@@ -33,6 +33,7 @@ from cockpit.core.pyramid import parent_dir
 from cockpit.core.render import read_source
 from cockpit.jobs.factory import (
     CODE_LANGS,
+    AnswerShape,
     Caller,
     Estimate,
     ask_until_valid,
@@ -92,6 +93,14 @@ for new files, exact context lines for changed ones, so that `git apply` accepts
 - Name the pattern's symbols after the card, in the recipient language's conventions.
 - Every file the patch leaves must parse. Change existing files only where the pattern must be wired in.
 - Never repeat secrets; [REDACTED] marks removed values."""
+
+
+CARD_SHAPE = AnswerShape("write_pattern_card", "Write the pattern card.",
+                         {"card": {"type": "string", "description": "the card, in Markdown"}},
+                         lambda answer: answer.get("card") or "")
+PATCH_SHAPE = AnswerShape("write_patch", "Write the patch that transplants the pattern.",
+                          {"diff": {"type": "string", "description": "one unified diff, git style"}},
+                          lambda answer: f"```diff\n{answer.get('diff') or ''}\n```\n")
 
 
 class TransfuseError(Exception):
@@ -520,7 +529,7 @@ def run_job(job: Job) -> dict:
     job.progress(1, total)
 
     def carded() -> dict:
-        caller = Caller(job, i["model"], CARD_SYSTEM, i.get("max_cost"))
+        caller = Caller(job, i["model"], CARD_SYSTEM, i.get("max_cost"), shape=CARD_SHAPE)
         outcome = ask_until_valid(caller, "card", ["card"], i["retries"],
                                   lambda prev, problems, n: card_prompt(gene, prev, problems, n), _check_card,
                                   CARD_OUTPUT)
@@ -550,7 +559,7 @@ def run_job(job: Job) -> dict:
         return {"patch": patch, "files": files}, problems
 
     def patched() -> dict:
-        caller = Caller(job, i["model"], PATCH_SYSTEM, i.get("max_cost"))
+        caller = Caller(job, i["model"], PATCH_SYSTEM, i.get("max_cost"), shape=PATCH_SHAPE)
         outcome = ask_until_valid(caller, "patch", ["patch"], i["retries"],
                                   lambda prev, problems, n: patch_prompt(card["card"], gene, placement,
                                                                          where["context"], prev, problems, n),

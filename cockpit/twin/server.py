@@ -90,7 +90,8 @@ checked; `clear_thinking` leaves old thinking out of the bill, `clear_tool_uses`
 
 Faults, scripted per test with `twin.script(Fault.rate_limit(), ...)`, are taken by the next
 matching requests in order (a request takes the first queued fault that matches it): 429 with
-`retry-after-ms`, 529, 500, any status, a slow first byte, a stream cut after N deltas, a
+`retry-after-ms`, 529, 500, any status, a slow first byte, an answer held back after the work is
+done (`Fault.late`: a batch created, its id not yet told), a stream cut after N deltas, a
 malformed SSE data line, an `error` event mid-stream, and errored batch entries (by custom_id).
 The SDK's retries are requests too: a 429 followed by a queued 400 gives the caller the 400.
 """
@@ -115,6 +116,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from cockpit.twin.script import Scenario
+from summarizers import models as model_facts
 from summarizers import tokens
 
 BUDGETS = (2, 4, 8, 16, 32, 64)
@@ -164,7 +166,7 @@ class Fault:
     batch-entry fault ("*" for any entry), taken when a batch is processed instead of by a request.
     """
 
-    kind: str  # "status" | "slow" | "cut" | "malformed" | "stream_error"
+    kind: str  # "status" | "slow" | "late" | "cut" | "malformed" | "stream_error"
     status: int = 0
     error_type: str = ""
     message: str = ""
@@ -196,6 +198,12 @@ class Fault:
     def slow(cls, delay_ms: int, **kw) -> Fault:
         """Wait before the first byte, then answer normally."""
         return cls("slow", delay_ms=delay_ms, **kw)
+
+    @classmethod
+    def late(cls, delay_ms: int, **kw) -> Fault:
+        """Do what was asked at once (a batch exists from then on), then wait before answering: the moment
+        a client can die knowing nothing of what it made."""
+        return cls("late", delay_ms=delay_ms, **kw)
 
     @classmethod
     def cut_stream(cls, after_deltas: int = 1, **kw) -> Fault:
@@ -304,7 +312,8 @@ def known_model(model: str, extra: frozenset[str] = frozenset()) -> bool:
 
 
 def validate(params, *, need_max_tokens: bool = True, betas: frozenset[str] = frozenset(),
-             models: frozenset[str] | None = frozenset(), system_messages: str = "ga") -> None:
+             models: frozenset[str] | None = frozenset(), system_messages: str = "ga",
+             no_forced_tool: frozenset[str] = frozenset(model_facts.NO_FORCED_TOOL)) -> None:
     """Raise a 400 (or the 404 of an unknown model) for what the API would refuse, with its wording.
 
     `models` None accepts any id (batch entries are checked when created); `system_messages` "ga"
@@ -344,6 +353,7 @@ def validate(params, *, need_max_tokens: bool = True, betas: frozenset[str] = fr
         raise ApiError(400, "invalid_request_error", "system: Input should be a string or a list of text blocks")
     _validate_tool_turns(messages)
     _validate_thinking(params, need_max_tokens)
+    _validate_tool_choice(params, no_forced_tool)
     for where, block in _cache_controls(params):
         if block.get("ttl", "5m") not in CACHE_TTLS:
             raise ApiError(400, "invalid_request_error", f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
@@ -361,6 +371,58 @@ def validate(params, *, need_max_tokens: bool = True, betas: frozenset[str] = fr
         raise ApiError(400, "invalid_request_error", "metadata.user_id: Input should be a string of at most 512 characters")
     if models is not None and not known_model(params["model"], models):
         raise ApiError(404, "not_found_error", f"model: {params['model']}")
+
+
+def _validate_tool_choice(params: dict, no_forced_tool: frozenset[str]) -> None:
+    """A forced tool must be offered; some models, and any request that thinks, refuse to be forced."""
+    choice = params.get("tool_choice")
+    if choice is None:
+        return
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind not in ("auto", "any", "tool", "none"):
+        raise ApiError(400, "invalid_request_error", "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+    names = {t.get("name") for t in params.get("tools") or [] if isinstance(t, dict)}
+    if kind == "tool" and choice.get("name") not in names:
+        raise ApiError(400, "invalid_request_error", f"tool_choice.name: tool {choice.get('name')!r} is not in tools")
+    if kind == "any" and not names:
+        raise ApiError(400, "invalid_request_error", "tool_choice: 'any' needs at least one tool in tools")
+    if kind in ("any", "tool"):
+        if re.sub(r"-\d{8}$", "", params["model"]) in no_forced_tool:
+            raise ApiError(400, "invalid_request_error", model_facts.FORCED_TOOL_REFUSED)
+        if wants_thinking(params):
+            raise ApiError(400, "invalid_request_error", model_facts.FORCED_TOOL_WITH_THINKING)
+
+
+def forced_tool(params: dict) -> dict | None:
+    """The tool the request forces the answer to call, if it forces one."""
+    choice = params.get("tool_choice") or {}
+    tools = [t for t in params.get("tools") or [] if isinstance(t, dict)]
+    if choice.get("type") == "tool":
+        return next((t for t in tools if t.get("name") == choice.get("name")), None)
+    if choice.get("type") == "any" and tools:
+        return tools[0]
+    return None
+
+
+def as_tool_input(text: str, tool: dict) -> dict | None:
+    """What a model forced to call `tool` would put in its input, given the answer it would write.
+
+    A JSON object is the input itself; a tool of one required string field gets the text (the code of
+    its one fenced block, if it has one). None: the answer does not fit (then it goes out as text)."""
+    body = text.strip()
+    if body.startswith("{"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+    schema = tool.get("input_schema") or {}
+    required = schema.get("required") or []
+    props = schema.get("properties") or {}
+    if len(required) == 1 and (props.get(required[0]) or {}).get("type") == "string":
+        fences = re.findall(r"^```[^\n]*\n(.*?)^```[ \t]*$", text, re.S | re.M)
+        return {required[0]: fences[0] if len(fences) == 1 else text}
+    return None
 
 
 def _validate_tool_turns(messages: list[dict]) -> None:
@@ -819,6 +881,16 @@ def compose(params: dict, turn, reply: str | None) -> tuple[list[dict], str, str
     else:
         text = answer_text(params)
     reason, sequence = "end_turn", None
+    tool = forced_tool(params) if not calls and text is not None else None
+    payload = as_tool_input(text, tool) if tool else None
+    if payload is not None:
+        block = {"type": "tool_use", "id": "toolu_" + _digest([params["messages"], "forced"]), "name": tool["name"],
+                 "input": payload}
+        used = tokens.count(_block_text(block))
+        if spent + used <= params["max_tokens"]:
+            blocks.append(block)
+            return blocks, "tool_use", None, spent + used
+        # Too long for max_tokens: cut, as text, which is what a cut tool call leaves a client able to read.
     if text is not None:
         text, reason, sequence, used = finish(text, {**params, "max_tokens": max(1, params["max_tokens"] - spent)})
         spent += used
@@ -875,17 +947,19 @@ class Twin:
     """State and server of one twin: request log, prompt cache, batches, faults, usage totals."""
 
     def __init__(self, latency_ms: int = 0, batch_polls: int | None = 2, batch_seconds: float | None = None,
-                 cache_min_tokens: int = 0, models: tuple[str, ...] = (), system_messages: str = "ga",
+                 cache_min_tokens: int | None = None, models: tuple[str, ...] = (), system_messages: str = "ga",
                  scenario: Scenario | None = None, log_path: str | None = None, clock=time.monotonic):
         self.latency_ms = latency_ms
         self.models = frozenset(models)  # ids served beside MODELS
+        self.no_forced_tool = frozenset(model_facts.NO_FORCED_TOOL)  # models that refuse a forced tool
         self.system_messages = system_messages  # "ga", or "beta": only with MID_CONVERSATION_SYSTEM_BETA
         self.scenario = scenario
         self.log_path = log_path  # every request and its answer appended as a JSON line
         self.clock = clock  # seconds, for cache lifetimes
         self.batch_polls = batch_polls  # a batch reads "ended" from this retrieve on
         self.batch_seconds = batch_seconds  # ... or once this long has passed since creation
-        self.cache_min_tokens = cache_min_tokens  # shorter prefixes are not cached (the API's minimum)
+        # Shorter prefixes are not cached: None applies the API's minimum for each model (summarizers.models).
+        self.cache_min_tokens = cache_min_tokens
         self.log: list[dict] = []
         self.usage = dict(requests=0, input_tokens=0, output_tokens=0, cache_creation_input_tokens=0,
                           cache_read_input_tokens=0)
@@ -991,10 +1065,12 @@ class Twin:
         """Input usage of a request; `remember` records its cacheable prefixes as written."""
         h = hashlib.blake2b(params["model"].encode(), digest_size=16)
         total, breakpoints = 0, []
+        minimum = (self.cache_min_tokens if self.cache_min_tokens is not None
+                   else model_facts.cache_minimum(params["model"]))
         for key, count, cache_control in segments(params):
             h.update(json.dumps({k: v for k, v in key.items() if k != "cache_control"}, sort_keys=True).encode())
             total += count
-            if cache_control and total >= self.cache_min_tokens:
+            if cache_control and total >= minimum:
                 breakpoints.append((h.hexdigest(), total, cache_control.get("ttl", "5m")))
         creation, ttl = 0, "5m"
         now = self.clock()
@@ -1066,7 +1142,8 @@ class Twin:
             try:
                 if fault:
                     raise ApiError(fault.status, fault.error_type, fault.message)
-                validate(entry.get("params"), models=self.models, system_messages=self.system_messages)
+                validate(entry.get("params"), models=self.models, system_messages=self.system_messages,
+                         no_forced_tool=self.no_forced_tool)
                 result = {"type": "succeeded", "message": self.make_message(entry["params"])}
             except ApiError as exc:
                 result = {"type": "errored", "error": error_body(exc.error_type, exc.message)}
@@ -1090,8 +1167,9 @@ class Twin:
         if not isinstance(requests, list) or not requests:
             raise ApiError(400, "invalid_request_error", "requests: at least one request is required")
         ids = [r.get("custom_id") if isinstance(r, dict) else None for r in requests]
-        if any(not isinstance(i, str) or not i for i in ids):
-            raise ApiError(400, "invalid_request_error", "requests: every request needs a custom_id")
+        if any(not isinstance(i, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i) for i in ids):
+            raise ApiError(400, "invalid_request_error",
+                           "requests: every custom_id must be 1 to 64 letters, digits, '_' or '-'")
         if len(set(ids)) != len(ids):
             raise ApiError(400, "invalid_request_error", "requests: custom_id values must be unique")
         for i, r in enumerate(requests):
@@ -1144,6 +1222,8 @@ class Twin:
                 entry["fault"] = fault.kind if fault.kind != "status" else fault.error_type
                 if fault.kind == "slow":
                     time.sleep(fault.delay_ms / 1000)
+                elif fault.kind == "late":
+                    entry["late_ms"] = fault.delay_ms
                 elif fault.kind == "status":
                     extra = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
                     raise ApiError(fault.status, fault.error_type, fault.message, extra)
@@ -1167,7 +1247,7 @@ class Twin:
     def _validate(self, h, body, need_max_tokens: bool = True) -> None:
         betas = frozenset(b.strip() for b in (h.headers.get("anthropic-beta") or "").split(",") if b.strip())
         validate(body, need_max_tokens=need_max_tokens, betas=betas, models=self.models,
-                 system_messages=self.system_messages)
+                 system_messages=self.system_messages, no_forced_tool=self.no_forced_tool)
 
     def _route(self, h, entry, path, query, body, streaming, fault) -> None:
         method = h.command
@@ -1238,6 +1318,8 @@ class Twin:
 
     def _send(self, h, entry, status: int, payload: bytes, content_type: str, extra: dict | None = None) -> None:
         self._record(entry, status)
+        if entry.get("late_ms"):
+            time.sleep(entry["late_ms"] / 1000)
         h.send_response(status)
         h.send_header("content-type", content_type)
         h.send_header("content-length", str(len(payload)))
