@@ -486,10 +486,29 @@ class Store:
             query, args = query + " WHERE started_at >= ?", [since]
         return [dict(r) for r in self.db.query(query + " ORDER BY id", args)]
 
-    def save_batch(self, batch_id: str, job: str, model: str, entries: dict) -> None:
+    def save_batch(self, batch_id: str, job: str, model: str, entries: dict, state: str = "submitted") -> None:
         with self.db.conn:
-            self.db.conn.execute("INSERT OR REPLACE INTO llm_batches VALUES (?, ?, ?, ?, 'submitted', ?)",
-                                 [batch_id, job, model, time.time(), json.dumps(entries)])
+            self.db.conn.execute("INSERT OR REPLACE INTO llm_batches VALUES (?, ?, ?, ?, ?, ?)",
+                                 [batch_id, job, model, time.time(), state, json.dumps(entries)])
+
+    def batch_created(self, provisional_id: str, batch_id: str) -> None:
+        """The batch saved as `provisional_id` before it was created is the API's `batch_id`."""
+        with self.db.conn:
+            self.db.conn.execute("UPDATE llm_batches SET id = ?, state = 'submitted' WHERE id = ?",
+                                 [batch_id, provisional_id])
+
+    def creating_batches(self, model: str) -> list[tuple[str, str, float, dict]]:
+        """(provisional id, state, created at, entries) of batches saved before their creation was confirmed."""
+        rows = self.db.conn.execute("SELECT id, state, created_at, entries FROM llm_batches WHERE model = ? "
+                                    "AND state LIKE 'creating%' ORDER BY created_at", [model])
+        return [(i, state, at, json.loads(entries)) for i, state, at, entries in rows]
+
+    def batch_ids(self) -> set[str]:
+        return {row[0] for row in self.db.conn.execute("SELECT id FROM llm_batches")}
+
+    def forget_batch(self, batch_id: str, state: str = "lost") -> None:
+        with self.db.conn:
+            self.db.conn.execute("UPDATE llm_batches SET state = ? WHERE id = ?", [state, batch_id])
 
     def pending_batches(self, model: str) -> list[tuple[str, dict]]:
         """(batch id, entries) of this model's batches whose results were not picked up yet, oldest first."""

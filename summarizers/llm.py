@@ -37,12 +37,14 @@ import json
 import math
 import os
 import re
+import secrets
 import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cache.process import process_alive
 from cache.store import Store
 from summarizers import models, prompts, tokens
 from summarizers.usage import usage_fields
@@ -349,6 +351,7 @@ class _Run:
         files = [(n, symbols.get(n["path"], []), imports.get(n["path"], [])) for n in nodes
                  if n["kind"] == "file" and self._under(n["path"])]
         files.sort(key=lambda f: f[0]["path"])  # by path, not by the order the build happened to store them
+        await self._adopt_orphans()
         for batch_id, entries in self.store.pending_batches(self.model):  # paid for already: pick them up
             await self._collect(batch_id, entries, reserved=False)
         if self.batch:
@@ -522,6 +525,7 @@ class _Run:
     async def _batch(self, files: list[tuple[dict, list[dict], list[str]]]) -> None:
         """Ask for every file in one Message Batch (half price), and wait for its results."""
         requests, entries = [], {}
+        token = secrets.token_hex(4)
         for node, symbols, imports in files:
             for chunk in _chunks(self._reuse("file", self._file_items(node, symbols, imports))):
                 params, path, estimate = self._params("file", chunk, batched=True)
@@ -531,7 +535,7 @@ class _Run:
                 except _Capped:
                     self.stats.left += ids
                     continue
-                custom_id = f"r{len(requests)}"
+                custom_id = f"{token}-r{len(requests)}"  # the token ties an orphaned batch to its entries
                 requests.append({"custom_id": custom_id, "params": params})
                 entries[custom_id] = {"ids": ids, "hashes": [i.input_hash for i in chunk], "path": path,
                                       "version": self.versions["file"], "estimate": estimate,
@@ -540,18 +544,44 @@ class _Run:
             return
         import anthropic
 
+        # Saved before it is created: a process killed before it hears the batch's id leaves this row,
+        # which the next run matches to the batch the API lists (`_adopt_orphans`) instead of paying again.
+        provisional = f"creating-{token}"
+        self.store.save_batch(provisional, self.job, self.model, entries, state=f"creating:{os.getpid()}")
         try:
             batch = await self.client.messages.batches.create(requests=requests)
         except (anthropic.APIError, OSError, ValueError, _transport_error()) as exc:
+            if isinstance(exc, anthropic.APIStatusError):  # refused: no batch exists (else one may: keep the row)
+                self.store.forget_batch(provisional, "refused")
             for entry in entries.values():  # the files are asked one by one instead
                 self.ledger.finish(entry["row"], self.model, "failed", error=_describe(exc)[:500], batched=True)
                 self.committed -= entry["estimate"] if self.max_cost is not None else 0.0
             return
-        self.store.save_batch(batch.id, self.job, self.model, entries)
+        self.store.batch_created(provisional, batch.id)
         self.stats.batch_requests += len(requests)
         for entry in entries.values():
             self.store.ledger_update(entry["row"], {"batch_id": batch.id})
         await self._collect(batch.id, entries, reserved=self.max_cost is not None)
+
+    async def _adopt_orphans(self) -> None:
+        """Find the batches of runs that died between creating a batch and saving its id, among those the
+        API lists: the one created near the saved time, with as many requests, that we do not know."""
+        orphans = [o for o in self.store.creating_batches(self.model) if not _alive_elsewhere(o[1])]
+        if not orphans:
+            return
+        known = self.store.batch_ids()
+        listed = (await self.client.messages.batches.list(limit=100)).data
+        for provisional, _, created_at, entries in orphans:
+            fits = [b for b in listed if b.id not in known and abs(b.created_at.timestamp() - created_at) < 600
+                    and sum(b.request_counts.model_dump().values()) == len(entries)]
+            if fits:
+                batch = min(fits, key=lambda b: abs(b.created_at.timestamp() - created_at))
+                self.store.batch_created(provisional, batch.id)  # its results carry the entries' custom ids
+                for entry in entries.values():
+                    self.store.ledger_update(entry["row"], {"batch_id": batch.id})
+                known.add(batch.id)
+            elif time.time() - created_at > 86400:  # no batch was made, or the API no longer lists it
+                self.store.forget_batch(provisional)
 
     async def _collect(self, batch_id: str, entries: dict, reserved: bool) -> None:
         """Wait for a batch to end and keep its answers; an interrupted wait is resumed by the next run."""
@@ -633,6 +663,12 @@ class _Run:
             setattr(self.stats, name, getattr(self.stats, name) + fields[name])
         self.stats.cost_usd = None if cost is None or self.stats.cost_usd is None else self.stats.cost_usd + cost
         self.stats.failed_calls += failed
+
+
+def _alive_elsewhere(state: str) -> bool:
+    """Whether the process creating a batch (state "creating:<pid>") is another one, still alive."""
+    pid = int(state.partition(":")[2] or 0)
+    return pid != os.getpid() and process_alive(pid)
 
 
 def _retry_after(headers) -> float:

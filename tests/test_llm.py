@@ -2,8 +2,11 @@
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 
 import anthropic
@@ -446,6 +449,25 @@ def test_cli_summarize_llm_survives_faults_and_spend_agrees(sample_repo, twin, t
     assert result.exit_code == 1 and "ANTHROPIC_API_KEY" in result.stderr
 
 
+def test_cli_second_run_pays_nothing_for_answers_that_failed(sample_repo, twin):
+    for _ in range(2):
+        twin.reply("This module fetches forecasts.", contains="File weather/client.py")
+    runner = CliRunner()
+    env = {"ANTHROPIC_BASE_URL": twin.url, "ANTHROPIC_API_KEY": "x"}
+    first = runner.invoke(main, ["summarize", str(sample_repo), "--llm"], env=env)
+    assert first.exit_code == 0 and "5 nodes left extractive after errors" in first.stderr, first.output
+    calls = len(twin.log)
+    second = runner.invoke(main, ["summarize", str(sample_repo), "--llm"], env=env)
+    assert second.exit_code == 0 and len(twin.log) == calls and "llm: 0 calls" in second.stderr
+    assert "5 nodes waiting on a failed answer" in second.stderr
+    spent = runner.invoke(main, ["spend", "--repo", str(sample_repo)])
+    assert "5 nodes waiting on a failed answer" in spent.stdout
+    assert json.loads(runner.invoke(main, ["spend", "--repo", str(sample_repo), "--format", "json"]).stdout)[
+        "waiting_on_failed_answer"] == 5
+    retried = runner.invoke(main, ["summarize", str(sample_repo), "--llm", "--retry-failed"], env=env)
+    assert retried.exit_code == 0 and "llm: 3 calls" in retried.stderr and "waiting" not in retried.stderr
+
+
 # -- Message Batches
 
 
@@ -479,8 +501,34 @@ async def test_a_batch_left_waiting_is_picked_up_not_paid_twice(sample_repo, sto
     assert all(n["summarizer"].startswith("llm/") for n in store.nodes())
 
 
+async def test_a_batch_orphaned_by_a_kill_between_create_and_save_is_adopted(sample_repo, store, twin):
+    """The API creates the batch, but the process is killed before it hears the id: the next run finds the
+    batch the API lists, matches it to the row saved before the create, and takes its results."""
+    store.close()
+    twin.script(Fault.late(30_000, path="/v1/messages/batches"))
+    env = {**os.environ, "ANTHROPIC_BASE_URL": twin.url, "ANTHROPIC_API_KEY": "x"}
+    child = subprocess.Popen([sys.executable, "-m", "cockpit", "summarize", str(sample_repo), "--batch", "-q"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not twin.batches and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert twin.batches, "the child never created its batch"
+    child.kill()
+    child.wait()
+    store = Store(sample_repo / ".cockpit" / "cache.sqlite", str(sample_repo))
+    assert not store.pending_batches(MODEL) and len(store.creating_batches(MODEL)) == 1  # no id was saved
+    stats = await summarize(sample_repo, store, twin, poll_seconds=0.001)
+    assert len(twin.batches) == 1 and stats.asked == ALL_NODES and stats.batch_requests == 0
+    assert len(twin.requests("/v1/messages")) == 3  # the directories and the repo; no file is asked again
+    rows = store.ledger_rows()
+    assert {r["outcome"] for r in rows} == {"ok"} and ledger_usage(store) == twin_usage(twin)
+    assert {r["batch_id"] for r in rows if r["batched"]} == set(twin.batches)
+    assert all(n["summarizer"].startswith("llm/") for n in store.nodes())
+    store.close()
+
+
 async def test_an_errored_batch_entry_is_asked_directly(sample_repo, store, twin):
-    twin.script(Fault.batch_entry("r0", "overloaded_error", "Overloaded"))
+    twin.script(Fault.batch_entry("*-r0", "overloaded_error", "Overloaded"))
     stats = await summarize(sample_repo, store, twin, batch=True, poll_seconds=0.001)
     assert stats.asked == ALL_NODES and not stats.fallback
     failed = [r for r in store.ledger_rows() if r["outcome"] == "failed"]

@@ -25,6 +25,7 @@ class Config:
     model: str | None = None  # Claude model for LLM summaries
     max_cost: float | None = None  # USD one LLM run may spend
     daily_budget: float | None = None  # USD all LLM runs on this repo may spend in a day
+    retry_failed_after: float = 7.0  # days before a node whose LLM answer failed validation is asked again
     theme: str | None = None  # the app's colour theme: dark, light or high-contrast
     include_compiled: bool = False  # keep dist/, build/, compiled and declaration twins, source maps
 

@@ -134,9 +134,12 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 @click.option("--batch", is_flag=True,
               help="Implies --llm: ask for the files in one Message Batch (half price) and wait for it; "
                    "an interrupted wait is picked up by the next run.")
+@click.option("--retry-failed", is_flag=True,
+              help="With --llm: ask again for nodes whose last answer failed validation (otherwise they wait "
+                   "until they change, or `retry_failed_after` days).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing line.")
 def summarize(root, fmt, out, depth, view, subpath, budget, show_skipped, rebuild, check_cache, cache, max_file_size,
-              workers, exclude, llm, model, max_cost, concurrency, batch, quiet):
+              workers, exclude, llm, model, max_cost, concurrency, batch, retry_failed, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
     if budget is not None and (fmt != "md" or subpath):
         raise click.UsageError("--budget fits the whole repository's pyramid as Markdown: leave out --format json "
@@ -153,15 +156,16 @@ def summarize(root, fmt, out, depth, view, subpath, budget, show_skipped, rebuil
             report = integrity.check(store, root, deep=True)
             click.echo(report.repair(store) or report.describe(), err=True)
         title = f"summarize {subpath or '.'}" + (" with Claude" if llm else "")
-        inputs = {"root": root, "subpath": subpath, "llm": llm, "model": model, "max_cost": max_cost}
+        inputs = {"root": root, "subpath": subpath, "llm": llm, "model": model, "max_cost": max_cost,
+                  "retry_failed": retry_failed}
         with Jobs(store).create("summarize", title, inputs).running() as job:
             stats = refresh(root, store, config, quiet, subpath, workers, max_file_size, exclude, job)
             job.outputs = {"files": stats.files_total, "parsed": stats.files_parsed, "skipped": stats.skipped,
                            "seconds": round(stats.seconds, 3)}
             if llm:
                 cap = _spend_cap(store, config, max_cost)
-                llm_stats = _llm_summaries(root, store, model or config.model or DEFAULT_MODEL, cap, concurrency,
-                                           subpath, batch, job.ledger_job)
+                llm_stats = _llm_summaries(root, store, config, model or config.model or DEFAULT_MODEL, cap,
+                                           concurrency, subpath, batch, job.ledger_job, retry_failed)
                 job.outputs["llm"] = llm_stats.describe()
                 if not quiet:
                     click.echo(f"cockpit: {llm_stats.describe()}", err=True)
@@ -503,7 +507,7 @@ def watch(root, cache, exclude, llm, settle, model, max_cost):
             click.echo(f"{time.strftime('%H:%M:%S')} {refresh.describe()}")
 
         def llm_refresh():
-            stats = _llm_summaries(root, store, model or config.model or DEFAULT_MODEL,
+            stats = _llm_summaries(root, store, config, model or config.model or DEFAULT_MODEL,
                                    _spend_cap(store, config, max_cost), DEFAULT_CONCURRENCY, "", False)
             click.echo(f"{time.strftime('%H:%M:%S')} {stats.describe()}")
             return stats
@@ -531,7 +535,7 @@ def _spend_cap(store: Store, config: Config, max_cost: float | None) -> float | 
     return min(caps) if caps else None
 
 
-def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch, job=None):
+def _llm_summaries(root, store, config, model, max_cost, concurrency, subpath, batch, job=None, retry_failed=False):
     import anthropic  # the SDK loads only when an LLM is asked for
 
     from cockpit.spend.ledger import Ledger
@@ -539,7 +543,8 @@ def _llm_summaries(root, store, model, max_cost, concurrency, subpath, batch, jo
 
     try:
         return llm.summarize(root, store, Ledger(store), model=model, concurrency=concurrency, max_cost=max_cost,
-                             subpath=subpath, batch=batch, job=job)
+                             subpath=subpath, batch=batch, job=job, retry_failed=retry_failed,
+                             retry_failed_after=config.retry_failed_after * 86400)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except llm.NoApiKey as exc:
@@ -566,8 +571,9 @@ def spend(since, by, fmt, root, cache):
         raise click.BadParameter(str(exc), param_hint="--since") from None
     with session(root, cache) as (_, store):
         totals = spend_totals(store, start, by)
+        waiting = store.waiting_on_failures()
     if fmt == "json":
-        click.echo(json.dumps({"since": start, "by": by, **totals}, indent=2))
+        click.echo(json.dumps({"since": start, "by": by, **totals, "waiting_on_failed_answer": waiting}, indent=2))
         return
     columns = [("calls", "CALLS"), ("failed", "FAILED"), ("input_tokens", "INPUT"), ("output_tokens", "OUTPUT"),
                ("cache_write_tokens", "CACHE WRITE"), ("cache_read_tokens", "CACHE READ")]
@@ -577,6 +583,9 @@ def spend(since, by, fmt, root, cache):
         cost = f"{row['cost_usd']:.4f}" + (f" (+{row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else "")
         table.append([row["group"]] + [f"{row[name]:,}" for name, _ in columns] + [cost])
     _print_table(table, right=tuple(range(1, len(table[0]))))
+    if waiting:
+        click.echo(f"{waiting} nodes waiting on a failed answer: asked again when they change, after "
+                   "`retry_failed_after` days, or with `cockpit summarize --llm --retry-failed`")
 
 
 @main.command()

@@ -28,6 +28,8 @@ def run_summarize_job(job: Job) -> dict:
         model = inputs.get("model") or config.model or llm.DEFAULT_MODEL
         cap = config.max_cost if inputs.get("max_cost") is None else inputs["max_cost"]
         llm_stats = llm.summarize(root, store, Ledger(store), model=model, max_cost=cap,
-                                  subpath=inputs.get("subpath", ""), job=job.ledger_job)
+                                  subpath=inputs.get("subpath", ""), job=job.ledger_job,
+                                  retry_failed=inputs.get("retry_failed", False),
+                                  retry_failed_after=config.retry_failed_after * 86400)
         outputs["llm"] = llm_stats.describe()
     return outputs

@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 
 from cache.store import Store
-from cockpit.core.process import process_alive
+from cache.process import process_alive
 from cockpit.spend.pricing import Price, Pricing
 from summarizers.usage import usage_fields
 

@@ -100,6 +100,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import hashlib
 import hmac
 import html
@@ -224,7 +225,7 @@ class Fault:
     @classmethod
     def batch_entry(cls, custom_id: str = "*", error_type: str = "invalid_request_error",
                     message: str = "Scripted error") -> Fault:
-        """The batch entry `custom_id` ends as `errored` with this error."""
+        """The batch entry `custom_id` (a glob: "*" for any) ends as `errored` with this error."""
         return cls("status", 400, error_type, message, path=None, custom_id=custom_id)
 
     def matches(self, method: str, path: str, streaming: bool) -> bool:
@@ -1052,7 +1053,7 @@ class Twin:
     def _take_entry_fault(self, custom_id: str) -> Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.custom_id in (custom_id, "*"):
+                if fnmatch.fnmatchcase(custom_id, fault.custom_id):
                     return self._faults.pop(i)
         return None
 

@@ -1,4 +1,4 @@
-"""Is a process still there? (A job or a ledger row left by a process that died is interrupted.)"""
+"""Is a process still there? (A job, a ledger row or a batch left by a process that died is interrupted.)"""
 
 from __future__ import annotations
 
