@@ -217,6 +217,20 @@ def test_each_prompt_carries_the_context_its_file_needs_and_no_secrets(repo, tmp
     assert all(e["usage"]["cache_read_input_tokens"] == 0 for e in llm.log)
 
 
+def test_a_semport_of_a_subdirectory_is_a_job_of_the_enclosing_repository(repo, tmp_path, llm, monkeypatch):
+    """Started inside the repository on a subdirectory (which has a cache of its own from an earlier run):
+    the job uses the repository's cache and job list, as git finds its root, and names the path given."""
+    (repo / "shapes" / ".cockpit").mkdir()
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(main, ["semport", "shapes", "--to", "go", "--out", str(tmp_path / "go"), "-q"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert not (repo / "shapes" / ".cockpit" / "cache.sqlite").exists()
+    listed = CliRunner().invoke(main, ["jobs", "--repo", str(repo), "--format", "json"]).stdout
+    (job,) = [j for j in json.loads(listed) if j["kind"] == "semport"]
+    assert job["title"] == "semport shapes -> go" and job["state"] == "done"
+
+
 def test_existing_files_are_kept_unless_forced(repo, tmp_path, llm):
     out = tmp_path / "out"
     (out).mkdir()

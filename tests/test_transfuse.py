@@ -255,11 +255,17 @@ def test_a_recipient_inside_a_larger_repository(donor, llm, tmp_path, monkeypatc
         monkeypatch.setenv(name, value)
     mono = make_repo(tmp_path / "mono", {f"services/inventory/{k}": v for k, v in RECIPIENT.items()})
     recipient = mono / "services" / "inventory"
-    llm.reply("```diff\n--- /dev/null\n+++ b/README.md\n@@ -0,0 +1 @@\n+x\n```", contains="<transfuse-patch")
+    llm.reply("```diff\n--- /dev/null\n+++ b/services/inventory/README.md\n@@ -0,0 +1 @@\n+x\n```",
+              contains="<transfuse-patch")
     result = transfuse(donor, recipient, "--apply", "-q")
     assert result.exit_code == 0, result.output
-    assert len(requests(llm, "transfuse-patch")) == 1  # paths are the recipient's, not the work tree's
+    # The enclosing repository's cache, pyramid and job list; the pattern goes to the directory given.
+    (patch,) = requests(llm, "transfuse-patch")
+    assert 'module="services/inventory/' in patch
     assert git(mono, "show", "--name-only", "--format=", "HEAD").split() == ["services/inventory/README.md"]
+    assert not (recipient / ".cockpit").exists() and (mono / ".cockpit" / "cache.sqlite").exists()
+    listed = CliRunner().invoke(main, ["jobs", "--repo", str(mono)]).stdout
+    assert f"from {donor} into {recipient}" in listed
 
 
 def test_apply_refuses_a_dirty_tree_before_any_call(donor, recipient, llm):

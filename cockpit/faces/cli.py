@@ -388,7 +388,7 @@ def _run_job(job: Job, work) -> dict:
 
 
 @main.command()
-@click.argument("src", type=click.Path(exists=True, resolve_path=True))
+@click.argument("src", type=click.Path(exists=True))
 @click.option("--to", "to", type=click.Choice(["go", "typescript", "python"]), required=True,
               help="The language to port into.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, resolve_path=True), metavar="DIR",
@@ -405,7 +405,8 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
     from cockpit.jobs import semport as port
     from cockpit.jobs.factory import plural, repo_root
 
-    root = repo_root(src)
+    given, src = src, os.path.abspath(src)
+    root = repo_root(src)  # the enclosing repository: its cache, its pyramid, its job list
     with session(root, cache) as (config, store):
         refresh(root, store, config, quiet)
         model = model or config.model or DEFAULT_MODEL
@@ -422,7 +423,7 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
             raise Failure(f"{len(the_plan.existing)} files to write already exist in {out_dir}; use --force")
         job = port.create_job(store, root, src, to, out_dir, model=model, check=check_cmd, check_timeout=check_timeout,
                               retries=retries, force=force, max_cost=_job_cap(store, config, max_cost, model),
-                              budget=budget)
+                              budget=budget, given=given)
 
         def report(f, result):
             if quiet:
@@ -442,12 +443,12 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
 
 
 @main.command()
-@click.option("--from", "donor", required=True, type=click.Path(exists=True, file_okay=False, resolve_path=True),
-              help="The donor repository, where the gene is.")
+@click.option("--from", "donor", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The donor repository (or a directory of one), where the gene is.")
 @click.option("--gene", required=True, metavar="TEXT|PATH[:SYMBOL]",
               help="What to transplant: a description, or a file (and symbol) of the donor.")
-@click.option("--into", "recipient", required=True, type=click.Path(exists=True, file_okay=False, resolve_path=True),
-              help="The recipient repository.")
+@click.option("--into", "recipient", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The recipient repository, or the directory of one the pattern goes to.")
 @click.option("--apply", "apply_patch", is_flag=True,
               help="Commit the patch on a new branch cockpit/transfuse-ID of the recipient (its tree must be clean).")
 @click.option("--out", type=click.Path(dir_okay=False, resolve_path=True),
@@ -456,7 +457,13 @@ def semport(src, to, out_dir, check_cmd, check_timeout, force, plan_only, model,
 def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retries, max_cost, budget, quiet):
     """Transplant a pattern (a gene) from the donor into the recipient, in the recipient's style, as a patch."""
     from cockpit.jobs import transfuse as tf
+    from cockpit.jobs.factory import repo_root
 
+    given = (donor, recipient)
+    donor, recipient = repo_root(donor), repo_root(os.path.abspath(given[1]))  # the enclosing repositories
+    gene = tf.gene_in_repo(gene, os.path.abspath(given[0]), donor)
+    within = os.path.relpath(os.path.abspath(given[1]), recipient).replace(os.sep, "/")
+    within = "" if within == "." else within
     with session(recipient) as (config, store):
         try:
             donor_config = Config.load(donor)
@@ -467,7 +474,7 @@ def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retrie
         try:
             refresh(donor, donor_store, donor_config, quiet)
             refresh(recipient, store, config, quiet)
-            the_plan = tf.plan(donor_store, donor, store, recipient, gene, model, retries, budget)
+            the_plan = tf.plan(donor_store, donor, store, recipient, gene, model, retries, budget, within=within)
         except tf.TransfuseError as exc:
             raise Failure(str(exc)) from None
         finally:
@@ -483,7 +490,8 @@ def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retrie
         except tf.TransfuseError as exc:
             raise Failure(str(exc)) from None
         job = tf.create_job(store, donor, gene, recipient, model=model, apply=apply_patch, out=out, retries=retries,
-                            max_cost=_job_cap(store, config, max_cost, model), budget=budget)
+                            max_cost=_job_cap(store, config, max_cost, model), budget=budget, within=within,
+                            given=given)
         outputs = _run_job(job, tf.run_job)
     click.echo(f"card: {outputs['card']}\npatch: {outputs['patch']} ({', '.join(outputs['files'])})")
     if "branch" in outputs:

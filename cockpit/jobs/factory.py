@@ -68,9 +68,17 @@ def make_client() -> anthropic.Anthropic:
 
 
 def repo_root(path: str) -> str:
-    """The repository holding `path`: the nearest directory up with .git or .cockpit, else its own directory."""
+    """The repository holding `path`, as git finds its root (a job on a subdirectory belongs to the whole
+    repository's cache and job list); outside git, the nearest directory up with .cockpit, else its own."""
     start = Path(path).resolve()
     here = start if start.is_dir() else start.parent
+    try:
+        found = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                               timeout=10)
+        if found.returncode == 0 and found.stdout.strip():
+            return str(Path(found.stdout.strip()).resolve())
+    except (OSError, subprocess.SubprocessError):
+        pass  # no git here: the markers decide
     for candidate in (here, *here.parents):
         if (candidate / ".git").exists() or (candidate / ".cockpit").is_dir():
             return str(candidate)

@@ -404,13 +404,14 @@ def run_check(command: str, cwd: str, timeout: float) -> str | None:
 
 def create_job(store: Store, root: str, src: str, to: str, out: str, *, model: str, check: str | None = None,
                check_timeout: float = DEFAULT_CHECK_TIMEOUT, retries: int = DEFAULT_RETRIES, force: bool = False,
-               max_cost: float | None = None, budget: int = DEFAULT_BUDGET) -> Job:
-    """A queued semport job in the repository's cache; `job.run(run_job)` does it. Paths must be absolute."""
+               max_cost: float | None = None, budget: int = DEFAULT_BUDGET, given: str | None = None) -> Job:
+    """A queued semport job in the repository's cache; `job.run(run_job)` does it. Paths must be absolute;
+    `given`: the source as the user wrote it, for the job's title."""
     inputs = {"root": os.path.abspath(root), "src": os.path.abspath(src), "to": to, "out": os.path.abspath(out),
               "model": model, "check": check, "check_timeout": check_timeout, "retries": retries, "force": force,
               "max_cost": max_cost, "budget": budget}
-    rel = os.path.relpath(inputs["src"], inputs["root"])
-    return Jobs(store).create("semport", f"semport {rel} -> {to}", inputs)
+    shown = given or os.path.relpath(inputs["src"], inputs["root"])
+    return Jobs(store).create("semport", f"semport {shown} -> {to}", inputs)
 
 
 Report = Callable[[PortFile, dict], None]

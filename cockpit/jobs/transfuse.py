@@ -250,16 +250,18 @@ def used_imports(imports: list[str], source: str) -> list[str]:
 # --- placing it -----------------------------------------------------------------------------
 
 
-def place(store: Store, root: str, gene: Gene, task: str, budget: int) -> tuple[Placement, str]:
-    """Where the gene goes in the recipient and its conventions; and the recipient's context for `task`."""
+def place(store: Store, root: str, gene: Gene, task: str, budget: int, within: str = "") -> tuple[Placement, str]:
+    """Where the gene goes in the recipient (under `within`, a directory of it, when given) and its
+    conventions; and the recipient's context for `task`."""
     files = store.files()
     code = [f for f in files if f["lang"] in CODE_LANGS]
-    langs = Counter(f["lang"] for f in code if not TEST_FILE.search(f["path"]))
+    inside = [f for f in code if _under(f["path"], within)]
+    langs = Counter(f["lang"] for f in (inside or code) if not TEST_FILE.search(f["path"]))
     lang = langs.most_common(1)[0][0] if langs else gene.lang
     scores, _ = rank_files(store, task, [])
-    near = sorted((f["path"] for f in code if f["lang"] == lang and not TEST_FILE.search(f["path"])),
+    near = sorted((f["path"] for f in (inside or code) if f["lang"] == lang and not TEST_FILE.search(f["path"])),
                   key=lambda p: (-scores.get(p, 0.0), p))
-    directory = parent_dir(near[0]) if near else ""
+    directory = parent_dir(near[0]) if near else within
     stem = re.sub(r"\W", "_", posixpath.basename(gene.path).split(".")[0].lower()) or "gene"
     ext = EXTENSIONS.get(lang, ".txt")
     module = _free(root, posixpath.join(directory, stem + ext))
@@ -270,6 +272,20 @@ def place(store: Store, root: str, gene: Gene, task: str, budget: int) -> tuple[
     conventions = _conventions(store, root, lang, code, tests)
     context = build_context(store, root, task, budget).text
     return Placement(lang, module, test, package, import_path, near[:8], conventions), context
+
+
+def _under(path: str, directory: str) -> bool:
+    return not directory or path == directory or path.startswith(directory + "/")
+
+
+def gene_in_repo(query: str, given_dir: str, root: str) -> str:
+    """A PATH[:SYMBOL] gene given relative to the --from directory, made relative to the repository's root."""
+    path_part = query.partition("::")[0] if "::" in query else query.partition(":")[0]
+    rel = os.path.relpath(given_dir, root).replace(os.sep, "/")
+    if (path_part and " " not in query and rel != "." and not (Path(root) / path_part).is_file()
+            and (Path(given_dir) / path_part).is_file()):
+        return f"{rel}/{query}"
+    return query
 
 
 def _free(root: str, path: str) -> str:
@@ -353,10 +369,11 @@ def patch_prompt(card: str, gene: Gene, placement: Placement, context: str, prev
 
 
 def plan(donor_store: Store, donor: str, store: Store, recipient: str, query: str, model: str,
-         retries: int = DEFAULT_RETRIES, budget: int = DEFAULT_BUDGET, pricing: Pricing | None = None) -> Plan:
+         retries: int = DEFAULT_RETRIES, budget: int = DEFAULT_BUDGET, pricing: Pricing | None = None,
+         within: str = "") -> Plan:
     """Where the gene is, where it would go, and what the two calls would cost: no LLM needed."""
     gene = locate(donor_store, donor, query)
-    placement, context = place(store, recipient, gene, _task(gene.summary, gene), budget)
+    placement, context = place(store, recipient, gene, _task(gene.summary, gene), budget, within)
     result = Plan(gene, placement, model)
     pricing = pricing or Pricing.load()
     card_tokens = tokens.count(card_prompt(gene))
@@ -493,13 +510,14 @@ def require_clean(root: str) -> None:
 
 def create_job(store: Store, donor: str, gene: str, recipient: str, *, model: str, apply: bool = False,
                out: str | None = None, retries: int = DEFAULT_RETRIES, max_cost: float | None = None,
-               budget: int = DEFAULT_BUDGET) -> Job:
-    """A queued transfusion in the recipient's cache (`store`); `job.run(run_job)` does it. Paths absolute."""
+               budget: int = DEFAULT_BUDGET, within: str = "", given: tuple[str, str] | None = None) -> Job:
+    """A queued transfusion in the recipient's cache (`store`); `job.run(run_job)` does it. Paths absolute;
+    `within`: the recipient's directory the gene goes to; `given`: donor and recipient as the user wrote them."""
     inputs = {"donor": os.path.abspath(donor), "gene": gene, "recipient": os.path.abspath(recipient), "apply": apply,
               "out": os.path.abspath(out) if out else None, "model": model, "retries": retries, "max_cost": max_cost,
-              "budget": budget}
-    return Jobs(store).create("transfuse", f"transfuse {gene[:60]} from {Path(donor).name} into "
-                                           f"{Path(recipient).name}", inputs)
+              "budget": budget, "within": within}
+    shown = given or (Path(donor).name, Path(recipient).name)
+    return Jobs(store).create("transfuse", f"transfuse {gene[:60]} from {shown[0]} into {shown[1]}", inputs)
 
 
 def job_dir(job: Job) -> Path:
@@ -545,7 +563,8 @@ def run_job(job: Job) -> dict:
 
     def placed() -> dict:
         refresh_pyramid(recipient, store)
-        placement, context = place(store, recipient, gene, _task(card["card"], gene), i["budget"])
+        placement, context = place(store, recipient, gene, _task(card["card"], gene), i["budget"],
+                                   i.get("within", ""))
         return {"placement": asdict(placement), "context": context}
 
     where = job.step("place", placed)
