@@ -231,6 +231,17 @@ def test_a_semport_of_a_subdirectory_is_a_job_of_the_enclosing_repository(repo, 
     assert job["title"] == "semport shapes -> go" and job["state"] == "done"
 
 
+def test_a_model_that_refuses_forced_tools_is_asked_for_the_file_as_text(repo, tmp_path, llm):
+    llm.no_forced_tool = frozenset({"claude-haiku-4-5"})  # the default model, here refusing
+    out = tmp_path / "go"
+    result = semport(repo, out, "--to", "go", "-q")
+    assert result.exit_code == 0, result.output
+    statuses = [e["status"] for e in llm.requests("/v1/messages")]
+    assert statuses[0] == 400 and set(statuses[1:]) == {200}  # one refusal, then text for every file
+    assert all("tools" not in e["body"] for e in llm.requests("/v1/messages")[1:])
+    assert sorted(p.name for p in out.glob("*.go")) == sorted(GO_TARGETS.values())
+
+
 def test_existing_files_are_kept_unless_forced(repo, tmp_path, llm):
     out = tmp_path / "out"
     (out).mkdir()
