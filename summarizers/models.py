@@ -69,4 +69,5 @@ def tool_input(message, tool_name: str) -> dict | None:
 
 
 def answer_text(message) -> str:
-    return "".join(getattr(block, "text", "") for block in message.content or [] if getattr(block, "type", "") == "text")
+    return "".join(getattr(block, "text", "") for block in message.content or []
+                   if getattr(block, "type", "") == "text")

@@ -30,8 +30,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cache.store import Store
 from cache.process import process_alive
+from cache.store import Store
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")

@@ -16,8 +16,8 @@ import re
 import time
 from datetime import datetime
 
-from cache.store import Store
 from cache.process import process_alive
+from cache.store import Store
 from cockpit.spend.pricing import Price, Pricing
 from summarizers.usage import usage_fields
 

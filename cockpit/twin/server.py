@@ -381,7 +381,8 @@ def _validate_tool_choice(params: dict, no_forced_tool: frozenset[str]) -> None:
         return
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind not in ("auto", "any", "tool", "none"):
-        raise ApiError(400, "invalid_request_error", "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+        raise ApiError(400, "invalid_request_error",
+                       "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
     names = {t.get("name") for t in params.get("tools") or [] if isinstance(t, dict)}
     if kind == "tool" and choice.get("name") not in names:
         raise ApiError(400, "invalid_request_error", f"tool_choice.name: tool {choice.get('name')!r} is not in tools")
