@@ -598,3 +598,38 @@ def test_the_log_file_keeps_every_request_and_answer_without_keys(tmp_path):
     assert [e["status"] for e in lines] == [200, 200, 404]
     assert lines[1]["response"]["content"][0]["text"].startswith("Echo:") and lines[1]["body"]["stream"] is True
     assert lines[2]["response"]["error"]["type"] == "not_found_error" and lines[0]["headers"]["authorization"]
+
+
+# -- forced tools
+
+
+RECORD = {"name": "record", "description": "Record the answer.",
+          "input_schema": {"type": "object", "properties": {"nodes": {"type": "object"}}, "required": ["nodes"]}}
+PORT = {"name": "write_port", "description": "Write the file.",
+        "input_schema": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}
+
+
+def test_a_forced_tool_answers_with_its_input_and_is_refused_where_the_api_refuses_it(client):
+    ask = [{"role": "user", "content": 'File a.py\n<node id="::parse">\ndef parse(text): ...\n</node>'}]
+    forced = {"type": "tool", "name": "record"}
+    message = client.messages.create(model=MODEL, max_tokens=400, messages=ask, tools=[RECORD], tool_choice=forced)
+    (block,) = message.content
+    assert message.stop_reason == "tool_use" and block.type == "tool_use" and block.name == "record"
+    assert block.input["nodes"]["::parse"]["2"] == "parse text"
+    port = [{"role": "user", "content": '<semport to="go" target="a.go" package="a">\n'
+                                        '<symbol kind="function" name="parse" params="text"/>\n</semport>'}]
+    code = client.messages.create(model=MODEL, max_tokens=400, messages=port, tools=[PORT],
+                                  tool_choice={"type": "tool", "name": "write_port"}).content[0].input["code"]
+    assert "\npackage a\n" in code and "```" not in code  # the fence's content, not the fence
+    with pytest.raises(anthropic.BadRequestError, match="tool_choice forces tool use"):
+        client.messages.create(model="claude-opus-5-5", max_tokens=400, messages=ask, tools=[RECORD],
+                               tool_choice=forced)
+    with pytest.raises(anthropic.BadRequestError, match="Thinking may not be enabled"):
+        client.messages.create(model=MODEL, max_tokens=4000, messages=ask, tools=[RECORD], tool_choice=forced,
+                               thinking={"type": "enabled", "budget_tokens": 1024})
+    with pytest.raises(anthropic.BadRequestError, match="not in tools"):
+        client.messages.create(model=MODEL, max_tokens=400, messages=ask, tools=[RECORD],
+                               tool_choice={"type": "tool", "name": "other"})
+    auto = client.messages.create(model=MODEL, max_tokens=400, messages=ask, tools=[RECORD],
+                                  tool_choice={"type": "auto"})
+    assert auto.content[0].type == "text"  # not forced: the twin writes its answer as text
