@@ -15,8 +15,14 @@ Tables:
   model and prompt version, so that unchanged input is never paid for twice.
 - `ledger`: one row per LLM API call (tokens, cost, outcome), written before and after the call.
 - `llm_batches`: Message Batches submitted and not yet picked up, with what each entry asked.
+- `llm_failures`: answers that failed their checks, so the same input is not paid for again until it changes.
+- `jobs`, `job_steps`, `job_events`: long work and what its finished steps bought (cockpit.jobs.runner).
+- `scenario_trials`: one row per trial of a holdout scenario (cockpit.scenarios): its scenario, the
+  commit it ran on and whether the tree was dirty, the job, its verdict and its whole trajectory.
 
-The last three hold what was paid for: a rebuild (a new schema, or --rebuild) carries them over.
+The ledger, the LLM answers and batches, the jobs and the trials hold what was paid for or observed:
+a rebuild (a new schema, or --rebuild) carries them over. A schema that only adds tables has a named
+migration (`MIGRATIONS`): a cache one version older gains them in place, its pyramid kept.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9  # 9: scenario_trials
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"  # a cache in a folder of this name keeps itself out of git
 
@@ -95,7 +101,8 @@ LEDGER_COLUMNS = {
 # signature can be long, and a listing of hundreds of rows should not read them.
 BRIEF_COLUMNS = "id, parent, kind, name, path, hash, summarizer, summaries, tokens, position"
 # Tables that record what was paid for, and survive a rebuild of the cache.
-KEPT_TABLES = ("ledger", "llm_summaries", "llm_failures", "llm_batches", "jobs", "job_steps", "job_events")
+KEPT_TABLES = ("ledger", "llm_summaries", "llm_failures", "llm_batches", "jobs", "job_steps", "job_events",
+               "scenario_trials")
 _PAID_SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_summaries (
     id TEXT, input_hash TEXT, model TEXT, prompt TEXT, summaries TEXT, created_at REAL,
@@ -119,6 +126,33 @@ CREATE TABLE IF NOT EXISTS job_events (
     id INTEGER PRIMARY KEY, job INTEGER, at REAL, level TEXT, message TEXT);
 CREATE INDEX IF NOT EXISTS idx_job_events ON job_events (job, id);
 """
+# Trials of holdout scenarios (cockpit/scenarios): one row per (job, scenario, trial), so a resumed run
+# that repeats a trial replaces its row instead of counting it twice.
+TRIAL_COLUMNS = {
+    "id": int,
+    "job": int,
+    "scenario": str,  # the scenario's name: its file name without .toml
+    "title": str,
+    "trial": int,  # 1, 2, ... within the job
+    "commit_sha": str,  # HEAD of the repository the trial ran on ('' outside git)
+    "dirty": int,  # the working tree had changes that the trial's copy carried
+    "status": str,  # satisfied | unsatisfied | broken
+    "satisfaction": float,  # 0..1 (the judge's probability, or 1/0 from the checks); NULL when broken
+    "judged": int,  # the LLM judge gave the verdict
+    "reason": str,  # why: the failed check, the judge's reason, what broke
+    "note": str,  # how it was decided (e.g. the judge skipped for want of a key)
+    "started_at": float,
+    "ended_at": float,
+    "trajectory": str,  # JSON: setup, services, steps with commands, outputs, exit codes, durations
+}
+_TRIALS_SCHEMA = """
+CREATE UNIQUE INDEX IF NOT EXISTS idx_trials_key ON scenario_trials (job, scenario, trial);
+CREATE INDEX IF NOT EXISTS idx_trials_scenario ON scenario_trials (scenario, ended_at);
+"""
+# version -> (name, SQL that brings a cache of that version to the next): only for changes that add.
+MIGRATIONS = {
+    8: ("scenario trials", lambda: _table_sql("scenario_trials", TRIAL_COLUMNS, "id") + _TRIALS_SCHEMA),
+}
 # Full-text search over files and over symbols (BM25 via SQLite FTS5), kept in step by triggers.
 _SEARCH_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS file_search USING fts5(
@@ -176,6 +210,8 @@ class Store:
             raise CacheError(f"{self.path} is not a Cockpit cache; run again with --rebuild to replace it")
         if tables:
             version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is not None and self._migrate(int(version[0])):
+                version = (SCHEMA_VERSION,)
             if version is None or int(version[0]) != SCHEMA_VERSION:
                 # Our own cache from another version: all of it can be rebuilt, except what was paid for.
                 self.db.close()
@@ -208,6 +244,8 @@ class Store:
             + _table_sql("ledger", LEDGER_COLUMNS, "id")
             + _PAID_SCHEMA
             + _JOBS_SCHEMA
+            + _table_sql("scenario_trials", TRIAL_COLUMNS, "id")
+            + _TRIALS_SCHEMA
             + f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'), ('generation', '0');"
             "COMMIT;"
         )
@@ -220,6 +258,16 @@ class Store:
                 conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(keep))})",
                                  [[row[i] for i in keep] for row in rows])
         self._kept = {}
+
+    def _migrate(self, version: int) -> bool:
+        """Bring a cache of an older version up to this one in place, if named migrations lead there."""
+        steps = range(version, SCHEMA_VERSION)
+        if not steps or any(v not in MIGRATIONS for v in steps):
+            return False
+        sql = "".join(MIGRATIONS[v][1]() for v in steps)
+        self.db.conn.executescript(f"BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{SCHEMA_VERSION}' "
+                                   "WHERE key = 'schema'; COMMIT;")
+        return True
 
     # --- reads ---------------------------------------------------------------
 
@@ -520,6 +568,38 @@ class Store:
         with self.db.conn:
             self.db.conn.execute("UPDATE llm_batches SET state = 'done' WHERE id = ?", [batch_id])
 
+    # --- scenario trials -------------------------------------------------------
+
+    def write_trial(self, row: dict) -> int:
+        """Record a trial (replacing the row of the same job, scenario and trial); its id."""
+        row = {k: row.get(k) for k in TRIAL_COLUMNS if k != "id"}
+        row["trajectory"] = json.dumps(row["trajectory"])
+        with self.db.conn:
+            cursor = self.db.conn.execute(
+                f"INSERT OR REPLACE INTO scenario_trials ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()))
+        return cursor.lastrowid
+
+    def trials(self, job: int | None = None, scenario: str | None = None, with_trajectory: bool = False) -> list[dict]:
+        """Trials, oldest first; of one job or scenario if asked; the trajectories only `with_trajectory`."""
+        columns = ", ".join(c for c in TRIAL_COLUMNS if with_trajectory or c != "trajectory")
+        where, args = [], []
+        for column, value in (("job", job), ("scenario", scenario)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        query = f"SELECT {columns} FROM scenario_trials{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id"
+        return [_trial(r) for r in self.db.query(query, args)]
+
+    def trial(self, trial_id: int) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM scenario_trials WHERE id = ?", [trial_id]))
+        return _trial(rows[0]) if rows else None
+
+    def trials_version(self) -> tuple[int, float]:
+        """(count, last end): changes whenever a trial is recorded, for readers polling for news."""
+        count, last = self.db.conn.execute("SELECT COUNT(*), COALESCE(MAX(ended_at), 0) FROM scenario_trials").fetchone()
+        return count, last
+
     def close(self) -> None:
         self.db.close()
 
@@ -579,6 +659,13 @@ def node_row(node: dict) -> tuple:
 def encode_file(file_row: dict, nodes: list[dict]) -> EncodedFile:
     row = dict(file_row, imports=json.dumps(file_row["imports"]))
     return file_row["path"], tuple(row.get(name) for name in FILE_COLUMNS), [node_row(n) for n in nodes]
+
+
+def _trial(row: dict) -> dict:
+    row = dict(row)
+    if "trajectory" in row:
+        row["trajectory"] = json.loads(row["trajectory"] or "{}")
+    return row
 
 
 def _decode(row: dict) -> dict:

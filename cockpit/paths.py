@@ -3,13 +3,15 @@
 - a repository's cache: `<repo>/.cockpit/cache.sqlite`, or the user cache dir when the repo is read-only;
 - the user's settings and overrides: `cockpit.toml`, `pricing.json` and the app's remembered state in the
   user config dir (`~/.config/cockpit`);
-- per-user data (the coding agents' log index): `$COCKPIT_DATA_DIR`, else the user data dir.
+- per-user data (the coding agents' log index, the holdout sets seen inside repositories):
+  `$COCKPIT_DATA_DIR`, else the user data dir.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tomllib
 from pathlib import Path
 
 import platformdirs
@@ -29,6 +31,26 @@ def data_dir() -> Path:
 
 def user_config_file() -> Path:
     return config_dir() / "cockpit.toml"
+
+
+class SettingsError(ValueError):
+    """The user's cockpit.toml cannot be read; the message names it."""
+
+
+def user_settings() -> dict:
+    """The user's `cockpit.toml` as a dict; {} when there is none."""
+    path = user_config_file()
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+
+
+def holdout_file() -> Path:
+    """Scenario sets found inside repositories (`--set DIR` in the repo): kept out of their pyramids."""
+    return data_dir() / "holdout.json"
 
 
 def user_pricing_file() -> Path:

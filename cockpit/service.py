@@ -11,6 +11,7 @@ or takes over where the first stopped if it died.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import Protocol
 from cache.store import Store
 from cockpit.core.config import Config
 from cockpit.core.pyramid import BuildStats, build
+from cockpit import paths
 from cockpit.paths import default_cache_path
 
 try:
@@ -80,17 +82,100 @@ def refresh(root: str, store: Store, config: Config, progress: Progress | None =
         if job:
             job.progress(done, total)
 
-    options = scan_options(config)
+    options = scan_options(config, root)
     options["exclude"] += tuple(exclude)
     options["max_file_bytes"] = max_file_size or options["max_file_bytes"]
     with builder_lock(store, report, job):
         return build(root, store, subpath=subpath, workers=workers or config.workers, progress=report, **options)
 
 
-def scan_options(config: Config) -> dict:
-    """What decides which files are in the pyramid: for a build, and for every watcher."""
-    return {"max_file_bytes": config.max_file_bytes, "exclude": tuple(config.exclude),
+def scan_options(config: Config, root: str | None = None) -> dict:
+    """What decides which files are in the pyramid: for a build, and for every watcher. With `root`,
+    the holdout scenario sets inside the repository are left out (see `holdout_paths`)."""
+    holdout = tuple(f"/{rel}/" for rel in holdout_paths(root, config)) if root else ()
+    return {"max_file_bytes": config.max_file_bytes, "exclude": tuple(config.exclude) + holdout,
             "include_compiled": config.include_compiled}
+
+
+# --- holdout scenario sets ------------------------------------------------------------------
+
+
+class SetError(Exception):
+    """No scenario set, or one that cannot be used; the message says how to name one."""
+
+
+def scenario_set(root: str, config: Config, override: str | os.PathLike | None = None) -> Path:
+    """The repository's holdout scenario set: `override` (--set), else the user's cockpit.toml
+    (`[scenarios]` maps a repository's path to its set), else `scenarios` in [tool.cockpit]."""
+    if override:
+        return Path(override).expanduser().resolve()
+    try:
+        by_repo = paths.user_settings().get("scenarios", {})
+    except paths.SettingsError as exc:
+        raise SetError(str(exc)) from None
+    real = os.path.realpath(root)
+    if isinstance(by_repo, dict):
+        for repo, where in by_repo.items():
+            if isinstance(where, str) and os.path.realpath(os.path.expanduser(repo)) == real:
+                return (paths.user_config_file().parent / os.path.expanduser(where)).resolve()
+    if config.scenarios:
+        return (Path(real) / os.path.expanduser(config.scenarios)).resolve()
+    raise SetError(f"no scenario set for {real}: pass --set DIR, or map the repository to its set in "
+                   f"{paths.user_config_file()} ([scenarios] \"{real}\" = \"DIR\")")
+
+
+def inside(root: str, path: str | os.PathLike) -> str | None:
+    """`path` relative to the repository when it lies inside it, else None."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    if real != top and not real.startswith(top + os.sep):
+        return None
+    return os.path.relpath(real, top).replace(os.sep, "/")
+
+
+def holdout_paths(root: str, config: Config) -> list[str]:
+    """Scenario sets inside the repository (relative paths): the configured one, and those a run was
+    pointed at with --set (remembered in the per-user data dir). None of them may enter the pyramid."""
+    found = set(_remembered_sets().get(os.path.realpath(root), []))
+    with contextlib.suppress(SetError):
+        rel = inside(root, scenario_set(root, config))
+        if rel and rel != ".":
+            found.add(rel)
+    return sorted(found)
+
+
+def remember_holdout(root: str, set_dir: str | os.PathLike) -> str | None:
+    """Note a set found inside the repository, so that every later build leaves it out; its relative path."""
+    rel = inside(root, set_dir)
+    if not rel or rel == ".":
+        return None
+    sets = _remembered_sets()
+    known = sets.setdefault(os.path.realpath(root), [])
+    if rel not in known:
+        known.append(rel)
+        path = paths.holdout_file()
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(sets, indent=1))
+            os.replace(tmp, path)
+    return rel
+
+
+def holdout_notice(root: str, set_dir: str | os.PathLike) -> str:
+    """One line when the set lies inside the repository the agents work in, else ''."""
+    rel = inside(root, set_dir)
+    if rel is None:
+        return ""
+    return (f"the scenario set {rel}/ is inside the repository: it is left out of the pyramid and of every trial's "
+            "copy, but agents working in the repository can still read it from disk; keep it outside")
+
+
+def _remembered_sets() -> dict[str, list[str]]:
+    try:
+        data = json.loads(paths.holdout_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @contextlib.contextmanager

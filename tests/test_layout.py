@@ -18,8 +18,9 @@ LAYERS = (
     (3, ("cockpit.spend",)),
     (4, ("cockpit.service",)),
     (5, ("cockpit.jobs", "cockpit.twin")),
-    (6, ("cockpit.faces.cli", "cockpit.faces.mcp", "cockpit.faces.tui")),
-    (7, ("cockpit.__main__",)),
+    (6, ("cockpit.scenarios",)),
+    (7, ("cockpit.faces.cli", "cockpit.faces.mcp", "cockpit.faces.tui")),
+    (8, ("cockpit.__main__",)),
 )
 # The CLI is how a user starts the other two faces: it may import them, inside the command that starts them.
 LAUNCHES = {("cockpit.faces.cli", "cockpit.faces.tui.app"), ("cockpit.faces.cli", "cockpit.faces.mcp")}
@@ -132,7 +133,7 @@ class NoTextual(importlib.abc.MetaPathFinder):
         if name == "textual" or name.startswith("textual."):
             raise ImportError("textual is not to be imported here")
 sys.meta_path.insert(0, NoTextual())
-for name in {sorted(m for m in GRAPH if layer_of(m)[0] in (0, 1, 2, 3, 4, 5) and m != "themes")!r}:
+for name in {sorted(m for m in GRAPH if layer_of(m)[0] in (0, 1, 2, 3, 4, 5, 6) and m != "themes")!r}:
     importlib.import_module(name)
 import cockpit.faces.mcp
 from click.testing import CliRunner

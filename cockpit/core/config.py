@@ -28,6 +28,7 @@ class Config:
     retry_failed_after: float = 7.0  # days before a node whose LLM answer failed validation is asked again
     theme: str | None = None  # the app's colour theme: dark, light or high-contrast
     include_compiled: bool = False  # keep dist/, build/, compiled and declaration twins, source maps
+    scenarios: str | None = None  # the holdout scenario set (relative to the repo); the user's cockpit.toml wins
 
     @classmethod
     def load(cls, root: str) -> Config:

@@ -309,7 +309,7 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
     if not no_watch:
         config = Config.load(root)
         watch_in_background(root, service.cache_path(root, config, cache),
-                            lambda line: click.echo(f"cockpit: {line}", err=True), **service.scan_options(config))
+                            lambda line: click.echo(f"cockpit: {line}", err=True), **service.scan_options(config, root))
     if address:
         mcp_server.serve_http(server, host, port, token)
     else:
@@ -520,7 +520,7 @@ def watch(root, cache, exclude, llm, settle, model, max_cost):
             click.echo(f"{time.strftime('%H:%M:%S')} {stats.describe()}")
             return stats
 
-        options = service.scan_options(config)
+        options = service.scan_options(config, root)
         options["exclude"] += exclude
         watcher = Watcher(root, store, **options, on_refresh=log,
                           llm_refresh=llm_refresh if llm else None, settle_seconds=settle)

@@ -40,6 +40,7 @@ RUNNERS = {
     "summarize": "cockpit.jobs.build:run_summarize_job",
     "semport": "cockpit.jobs.semport:run_job",
     "transfuse": "cockpit.jobs.transfuse:run_job",
+    "scenarios": "cockpit.scenarios.run:run_job",
 }
 # Jobs that run often and carry little (a watch refresh per save): only the newest are kept.
 ROUTINE_KINDS = ("refresh",)

@@ -48,7 +48,6 @@ import sqlite3
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -129,13 +128,10 @@ def user_config_path() -> Path:
 
 def user_settings() -> dict:
     """The user's `cockpit.toml` (agent_daily_budget, claude_dirs); {} when there is none."""
-    path = user_config_path()
-    if not path.is_file():
-        return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise AgentsError(f"{path}: not valid TOML ({exc})") from None
+        return paths.user_settings()
+    except paths.SettingsError as exc:
+        raise AgentsError(str(exc)) from None
 
 
 def daily_budget(override: float | None = None) -> float:

@@ -368,7 +368,7 @@ class CockpitApp(App):
         self.watching = True
         self.from_worker(self.set_watch_state, "watching")
         try:
-            AppWatcher(self.root, store, **service.scan_options(self.config),
+            AppWatcher(self.root, store, **service.scan_options(self.config, self.root),
                        llm_refresh=llm_refresh if self.llm else None,
                        settle_seconds=LLM_SETTLE_SECONDS).run(self.watch_stop)
         finally:
