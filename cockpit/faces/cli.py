@@ -914,6 +914,145 @@ def jobs_resume(job_id, max_cost, root, cache):
         sys.exit(1)
 
 
+# --- holdout scenarios ----------------------------------------------------------------------
+
+
+@main.group(cls=DefaultGroup, default="list", default_if_no_args=True)
+def scenarios() -> None:
+    """Holdout scenarios: satisfaction per scenario and its trend (list), run them (run), read a trial (show)."""
+
+
+set_option = click.option("--set", "set_dir", type=click.Path(exists=True, file_okay=False, resolve_path=True),
+                          help="The scenario set (default: the repository's in ~/.config/cockpit/cockpit.toml, "
+                               "else `scenarios` in [tool.cockpit]).")
+
+
+def _scenario_set(root: str, config: Config, set_dir: str | None):
+    """The set's path, and its scenarios; a missing or broken set is a usage error. Warns when it is in the repo."""
+    from cockpit.scenarios.model import ScenarioError, load_set
+
+    try:
+        path = service.scenario_set(root, config, set_dir)
+        found = load_set(path)
+    except (service.SetError, ScenarioError) as exc:
+        raise click.UsageError(str(exc)) from None
+    notice = service.holdout_notice(root, path)
+    if notice:
+        service.remember_holdout(root, path)
+        click.echo(f"cockpit: warning: {notice}", err=True)
+    return path, found
+
+
+@scenarios.command("list")
+@repo_option
+@set_option
+@cache_option
+@click.option("--commits", type=click.IntRange(1, 100), default=8, show_default=True,
+              help="States of the tree (commit, dirty or not) the trend goes back over.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+def scenarios_list(root, set_dir, cache, commits, fmt):
+    """Satisfaction per scenario (its latest run), its trend over the last commits it ran on, cost, worst trial."""
+    from cockpit.scenarios.run import sparkline, state_label, summary, trend_arrow
+
+    with session(root, cache) as (config, store):
+        names = None
+        if set_dir or _has_set(root, config):
+            names = [s.name for s in _scenario_set(root, config, set_dir)[1]]
+        report = summary(store, names, commits)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report["scenarios"]:
+        click.echo("no scenario run yet: cockpit scenarios run --set DIR", err=True)
+        return
+    table = [["SCENARIO", "SATISFACTION", "TRIALS", "TREND", "OVER", "COST USD", "WORST TRIAL"]]
+    for row in report["scenarios"]:
+        points = row["trend"]
+        sat = "—" if row["satisfaction"] is None else f"{row['satisfaction']:.2f}"
+        trials = f"{row['trials']}" + (f" ({row['broken']} broken)" if row["broken"] else "")
+        trend = f"{sparkline([p['satisfaction'] for p in points])} {trend_arrow(points)}".strip()
+        over = " → ".join(state_label(p["commit"], p["dirty"]) for p in points[-3:])
+        over = ("… → " if len(points) > 3 else "") + over
+        worst = row["worst"]
+        worst_text = "" if worst is None else (
+            f"#{worst['id']} {worst['status']}: {worst['reason']}"[:70])
+        table.append([row["scenario"], f"{sat} {row['status']}" if row["trials"] else row["status"], trials,
+                      trend, over, f"{row['cost_usd']:.4f}", worst_text])
+    _print_table(table, right=(2, 5))
+    overall = report["satisfaction"]
+    click.echo(f"\nsatisfaction over the set: {'—' if overall is None else f'{overall:.2f}'} "
+               "(mean over the latest trials that were not broken; `cockpit scenarios show ID` opens a trial)")
+
+
+def _has_set(root: str, config: Config) -> bool:
+    try:
+        service.scenario_set(root, config)
+        return True
+    except service.SetError:
+        return False
+
+
+@scenarios.command("run")
+@repo_option
+@set_option
+@cache_option
+@click.option("--trials", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Times each scenario is taken, each in a fresh copy of the repository.")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this scenario (repeatable).")
+@click.option("--model", default=None, help=f"Claude model for the judge (default: config `model`, else {DEFAULT_MODEL}).")
+@click.option("--max-cost", type=click.FloatRange(0), metavar="USD",
+              help="Stop before a judge call could take the run's spend past USD.")
+@click.option("-q", "--quiet", is_flag=True, help="No line per trial.")
+def scenarios_run(root, set_dir, cache, trials, only, model, max_cost, quiet):
+    """Run the scenarios against the repository as it is now (HEAD plus uncommitted changes), as a job."""
+    from cockpit.jobs.factory import llm_configured
+    from cockpit.scenarios import run as scenario_run
+
+    with session(root, cache) as (config, store):
+        path, found = _scenario_set(root, config, set_dir)
+        names = {s.name for s in found}
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise click.BadParameter(f"no scenario {unknown[0]!r} in {path} (there are: {', '.join(sorted(names))})",
+                                     param_hint="--only")
+        model = model or config.model or DEFAULT_MODEL
+        judged = any(s.judge for s in found if not only or s.name in only)
+        cap = _job_cap(store, config, max_cost, model) if judged and llm_configured() else None
+        job = scenario_run.create_job(store, root, str(path), trials, tuple(only), model, cap)
+
+        def report(row: dict) -> None:
+            if quiet:
+                return
+            shown = "  —  " if row["satisfaction"] is None else f"{row['satisfaction']:.2f}"
+            click.echo(f"{row['scenario']:<24} #{row['trial']:<3} {row['status']:<12} {shown}  {row['reason']}"[:160])
+
+        outputs = _run_job(job, lambda j: scenario_run.run_job(j, report))
+    state = scenario_run.state_label(outputs["commit"], outputs["dirty"])
+    for name, result in outputs["scenarios"].items():
+        sat = "broken" if result["satisfaction"] is None else f"{result['satisfaction']:.2f}"
+        broken = f", {result['broken']} broken" if result["broken"] else ""
+        click.echo(f"{name}: satisfaction {sat} over {result['trials']} trials{broken}")
+    overall = outputs["satisfaction"]
+    click.echo(f"set: satisfaction {'—' if overall is None else f'{overall:.2f}'} at {state} (job {job.id})")
+
+
+@scenarios.command("show")
+@click.argument("trial_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--lines", type=click.IntRange(1), default=30, show_default=True, help="Lines of each output shown.")
+@repo_option
+@cache_option
+def scenarios_show(trial_id, fmt, lines, root, cache):
+    """One trial's trajectory: every step with its command, status, duration, checks and output; the verdict."""
+    from cockpit.scenarios.run import trajectory_text
+
+    with session(root, cache) as (_, store):
+        trial = store.trial(trial_id)
+    if trial is None:
+        raise Failure(f"no trial {trial_id} in this cache (see: cockpit scenarios)")
+    click.echo(json.dumps(trial, indent=2) if fmt == "json" else trajectory_text(trial, lines), nl=fmt == "json")
+
+
 def _job_progress(job: dict) -> str:
     """done/total; a job that never counted (a build with nothing to rebuild) shows a dash."""
     return f"{job['done'] or 0}/{job['total']}" if job["total"] else str(job["done"] or "-")

@@ -218,7 +218,8 @@ def _step(data: dict, where: str, timeout: float, setup: bool = False) -> Step:
             except re.error as exc:
                 raise ScenarioError(f"{where}: expect.{key} is not a regular expression ({exc})") from None
     step_timeout = _number(data.get("timeout", timeout), f"{where}: timeout")
-    fields: dict = {"kind": kind, "expect": tuple(sorted(expect.items())), "timeout": step_timeout}
+    order = sorted(expect.items(), key=lambda kv: (kv[0] not in ("exit", "status", "exists"), kv[0]))  # status first
+    fields: dict = {"kind": kind, "expect": tuple(order), "timeout": step_timeout}
     if kind == "run":
         if not isinstance(data["run"], str) or not data["run"].strip():
             raise ScenarioError(f"{where}: run must be a shell command")

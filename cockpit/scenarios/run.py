@@ -206,3 +206,46 @@ def trend_arrow(points: list[dict]) -> str:
 
 def state_label(commit: str, dirty: bool) -> str:
     return (commit[:7] or "no git") + ("+" if dirty else "")
+
+
+def trajectory_text(trial: dict, output_lines: int = 30) -> str:
+    """A trial as Markdown (readable as plain text too): its verdict, then every setup command, service and step
+    with what it did, its checks, and its output (the last `output_lines` lines)."""
+    t = trial["trajectory"]
+    shown = "broken" if trial["satisfaction"] is None else f"{trial['satisfaction']:.2f}"
+    lines = [f"## {trial['scenario']} #{trial['trial']}: {trial['status']} ({shown})", "",
+             f"**{trial['title']}** · trial {trial['id']} of job {trial['job']} at "
+             f"{state_label(trial['commit_sha'], bool(trial['dirty']))}", "",
+             f"- reason: {trial['reason']}", f"- decided: {trial['note']}", ""]
+    for title, records in (("Setup", t["setup"]), ("Services", t["services"]), ("Steps", t["steps"])):
+        if not records:
+            continue
+        lines += [f"### {title}", ""]
+        for record in records:
+            lines += _record_lines(record, output_lines)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _record_lines(record: dict, output_lines: int) -> list[str]:
+    if "ready" in record:  # a service
+        state = "ready" if record["ready"] else f"NOT READY: {record.get('error', '')}"
+        head, what, text = f"{record['name']}: {state}", f"$ {record['command']}", record.get("output", "")
+    elif record["kind"] == "run":
+        status = "timed out" if record["timed_out"] else f"exit {record['exit']}"
+        head, what, text = f"{record['name']}: {status}", f"$ {record['command']}", record["output"]
+    elif record["kind"] == "http":
+        head = f"{record['name']}: HTTP {record.get('status') or record.get('error')}"
+        what, text = f"{record['method']} {record['url']}", record.get("body", "")
+    else:
+        head = f"{record['name']}: {'exists' if record['exists'] else 'no such file'}"
+        what, text = f"file {record['file']}", record.get("content", "")
+    lines = [f"- **{head}** ({record['seconds']}s)", f"  `{what}`"]
+    for check in record.get("checks", []):
+        seen = f" (saw {check['seen']})" if not check["ok"] and check["seen"] not in (None, "") else ""
+        lines.append(f"  - {'✓' if check['ok'] else '✗'} {check['expect']}{seen}")
+    body = (text or "").rstrip("\n").split("\n")
+    if text and text.strip():
+        if len(body) > output_lines:
+            lines.append(f"  ({len(body) - output_lines} earlier lines of output not shown)")
+        lines += ["", "  ```", *(f"  {line}" for line in body[-output_lines:]), "  ```"]
+    return lines + [""]
