@@ -67,19 +67,17 @@ def run_job(job: Job, report: Report | None = None) -> dict:
     job.progress(done, total)
     for scenario in scenarios:
         for n in range(1, i["trials"] + 1):
-            if (scenario.name, n) in recorded:
+            step = f"trial {scenario.name} #{n}"
+            if job.done_step(step) and (scenario.name, n) in recorded:
                 continue
-            trajectory = run_trial(i["root"], scenario, n, leave_out, job.check_cancelled)
-            verdict = decide(caller, scenario, trajectory)
-            row = {"job": job.id, "scenario": scenario.name, "title": scenario.title, "trial": n,
-                   "commit_sha": commit, "dirty": int(dirty), **verdict, "started_at": trajectory["started_at"],
-                   "ended_at": trajectory["ended_at"], "trajectory": {**trajectory, "verdict": verdict}}
-            row["id"] = store.write_trial(row)
+            # A step of the job: the cancel flag is read before it, and a resumed job skips it once recorded.
+            row = store.trial(job.step(step, lambda s=scenario, n=n: _trial(job, s, n, leave_out, caller, commit,
+                                                                             dirty)))
             done += 1
             job.progress(done, total)
-            shown = "broken" if verdict["satisfaction"] is None else f"{verdict['satisfaction']:.2f}"
-            job.log(f"{scenario.name} #{n}: {verdict['status']} ({shown})",
-                    "info" if verdict["status"] == "satisfied" else "warning")
+            shown = "broken" if row["satisfaction"] is None else f"{row['satisfaction']:.2f}"
+            job.log(f"{scenario.name} #{n}: {row['status']} ({shown})",
+                    "info" if row["status"] == "satisfied" else "warning")
             if report:
                 report(row)
     outcome = {name: _mean(trials) for name, trials in _by_scenario(store.trials(job=job.id)).items()}
@@ -87,6 +85,17 @@ def run_job(job: Job, report: Report | None = None) -> dict:
     return {"commit": commit, "dirty": dirty, "trials": total,
             "satisfaction": round(sum(t["satisfaction"] for t in pooled) / len(pooled), 4) if pooled else None,
             "scenarios": outcome}
+
+
+def _trial(job: Job, scenario: Scenario, n: int, leave_out: str | None, caller: Caller | None, commit: str,
+           dirty: bool) -> int:
+    """Take trial `n` of the scenario, judge it and record it; the row's id."""
+    trajectory = run_trial(job.inputs["root"], scenario, n, leave_out, job.check_cancelled)
+    verdict = decide(caller, scenario, trajectory)
+    return job.jobs.store.write_trial({
+        "job": job.id, "scenario": scenario.name, "title": scenario.title, "trial": n, "commit_sha": commit,
+        "dirty": int(dirty), **verdict, "started_at": trajectory["started_at"], "ended_at": trajectory["ended_at"],
+        "trajectory": {**trajectory, "verdict": verdict}})
 
 
 def decide(caller: Caller | None, scenario: Scenario, trajectory: dict) -> dict:
