@@ -468,6 +468,56 @@ async def test_with_a_key_the_app_summarizes_with_claude_and_its_spend_shows(sam
         assert node["summarizer"].startswith("llm/") and "forecasts" in " ".join(node["summaries"]).lower()
 
 
+async def test_the_scenarios_tab_shows_satisfaction_its_trend_and_opens_a_trajectory(tmp_path):
+    import shutil
+    import subprocess
+
+    from cockpit.faces.tui.scenarios_pane import ScenariosPanel, TrajectoryScreen
+    from cockpit.scenarios import run as scenario_run
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "scenario_app"
+    repo = shutil.copytree(fixture / "app", tmp_path / "notes")
+    holdout = tmp_path / "holdout"
+    holdout.mkdir()
+    for name in ("health.toml", "list-notes.toml"):
+        shutil.copy(fixture / "scenarios" / name, holdout / name)
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "notes"], cwd=repo, check=True)
+    config = tmp_path / "config" / "cockpit"  # the user's cockpit.toml maps the repository to its set
+    config.mkdir(parents=True)
+    (config / "cockpit.toml").write_text(f'[scenarios]\n"{repo}" = "{holdout}"\n')
+    store = Store(default_cache_path(str(repo)), str(repo))
+    build(str(repo), store, workers=1)
+    scenario_run.create_job(store, str(repo), str(holdout), trials=2).run(scenario_run.run_job)
+    store.close()
+    app = make_app(repo)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("5")
+        assert app.query_one(TabbedContent).active == "scenarios"
+        panel = app.query_one(ScenariosPanel)
+        await wait_for(pilot, lambda: len(panel.rows) == 2)
+        table = shown(panel.query_one("#scenarios-table"))
+        assert "health" in table and "1.00 satisfied" in table and "0.00 unsatisfied" in table
+        assert "set satisfaction 0.50" in shown(panel.query_one("#scenarios-headline"))
+        await pilot.press("down")  # list-notes: its trend over commits below the table
+        await wait_for(pilot, lambda: "list-notes over its last 1 commits" in
+                       shown(panel.query_one("#scenarios-trend-title")))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrajectoryScreen))
+        text = app.screen.query_one(Markdown).source
+        assert "list-notes #1: unsatisfied (0.00)" in text and "list the notes: exit 0" in text
+        assert "✗ output matches /milk.*bread/" in text and "curl -s http://127.0.0.1:" in text
+        await pilot.press("n")
+        assert "list-notes #2" in app.screen.query_one(Markdown).source
+        await pilot.press("escape")
+        app.run_scenarios()  # what the palette's "Run the scenarios" does: a child process, a job
+        await wait_for(pilot, lambda: len([j for j in Jobs(app.store).list() if j["kind"] == "scenarios"]) == 2
+                       and Jobs(app.store).list()[0]["state"] == "done", seconds=60)
+        await wait_for(pilot, lambda: panel.rows and panel.rows[0]["trials"] == 3, seconds=5)  # default: 3 trials
+
+
 # --- snapshots: the main screen in every theme, narrow and wide ----------------------------------
 
 

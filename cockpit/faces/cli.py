@@ -1005,9 +1005,13 @@ def _has_set(root: str, config: Config) -> bool:
 @click.option("-q", "--quiet", is_flag=True, help="No line per trial.")
 def scenarios_run(root, set_dir, cache, trials, only, model, max_cost, quiet):
     """Run the scenarios against the repository as it is now (HEAD plus uncommitted changes), as a job."""
+    import signal
+
     from cockpit.jobs.factory import llm_configured
     from cockpit.scenarios import run as scenario_run
 
+    # SIGTERM (the app quitting, a kill) stops the run as Ctrl-C does: services stopped, copies removed, job cancelled.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with session(root, cache) as (config, store):
         path, found = _scenario_set(root, config, set_dir)
         names = {s.name for s in found}

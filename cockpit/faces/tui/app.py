@@ -50,6 +50,7 @@ from cockpit.faces.tui.panels import (
     JobsPanel,
 )
 from cockpit.faces.tui.pyramid_pane import PyramidTree
+from cockpit.faces.tui.scenarios_pane import ScenariosPanel, TrajectoryScreen
 from cockpit.jobs.runner import JobError, Jobs, runner
 from cockpit.jobs.watch import Watcher
 from cockpit.spend.ledger import minute_series, parse_since, rate, totals
@@ -103,6 +104,7 @@ class CockpitApp(App):
         Binding("2", "tab('context')", "Context", show=False),
         Binding("3", "tab('jobs')", "Jobs", show=False),
         Binding("4", "tab('burn')", "Burn", show=False),
+        Binding("5", "tab('scenarios')", "Scenarios", show=False),
         Binding("b", "rebuild", "Rebuild", show=False),
         Binding("escape", "focus_tree", "Back to the tree", show=False),
     ]
@@ -131,6 +133,8 @@ class CockpitApp(App):
         self.first_paint: float | None = None
         self.detail_timer = None
         self.polled: tuple[list[dict], BurnSnapshot] | None = None  # the last jobs and burn read
+        self.scenarios: tuple[dict, str] | None = None  # the last scenario summary read, and why it is empty
+        self.scenario_process: subprocess.Popen | None = None
         self.watch_stop = threading.Event()
         self.watching = False  # a watcher thread is running
         self.agents_read = threading.Event()  # the first read of the agents' logs is done
@@ -150,6 +154,8 @@ class CockpitApp(App):
                     yield JobsPanel(id="jobs-pane")
                 with TabPane("Burn", id="burn"):
                     yield BurnPanel(id="burn-pane")
+                with TabPane("Scenarios", id="scenarios"):
+                    yield ScenariosPanel(id="scenarios-pane")
         yield BurnStrip(id="burn-strip")
         yield Static(id="status")
         yield Footer()
@@ -230,7 +236,8 @@ class CockpitApp(App):
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
-        focus = {"context": "#context-task", "jobs": "#jobs-table", "detail": "#pyramid", "burn": "#burn-pane"}[name]
+        focus = {"context": "#context-task", "jobs": "#jobs-table", "detail": "#pyramid", "burn": "#burn-pane",
+                 "scenarios": "#scenarios-table"}[name]
         self.query_one(focus).focus()
 
     def action_focus_tree(self) -> None:
@@ -282,6 +289,10 @@ class CockpitApp(App):
         yield SystemCommand("Context preview", "What an agent gets for a task (2)", lambda: self.action_tab("context"))
         yield SystemCommand("Jobs", "Builds, refreshes, semports, transfusions (3)", lambda: self.action_tab("jobs"))
         yield SystemCommand("Burn", "Token spend: Cockpit's and the agents' (4)", lambda: self.action_tab("burn"))
+        yield SystemCommand("Scenarios", "Satisfaction of the holdout scenarios, by commit (5)",
+                            lambda: self.action_tab("scenarios"))
+        yield SystemCommand("Run the scenarios", "Take every holdout scenario against the tree as it is now (a job)",
+                            self.run_scenarios)
         yield SystemCommand("Start a semport…", "Port code of this repository into another language",
                             lambda: self.open_job_form(SemportForm))
         yield SystemCommand("Start a gene transfusion…", "Grow a pattern from another repository in this one",
@@ -416,8 +427,9 @@ class CockpitApp(App):
 
     def on_unmount(self) -> None:
         self.watch_stop.set()
-        if self.build_process is not None and self.build_process.poll() is None:
-            self.build_process.terminate()
+        for process in (self.build_process, self.scenario_process):
+            if process is not None and process.poll() is None:
+                process.terminate()
 
     # --- jobs and burn --------------------------------------------------------------------
 
@@ -429,8 +441,13 @@ class CockpitApp(App):
         if agents is not None:
             self.first_agents_read()
         worker = get_current_worker()
+        trials_seen = None
         try:
             while not worker.is_cancelled:
+                version = store.trials_version()
+                if version != trials_seen:  # the summary is read again only when a trial was recorded
+                    trials_seen = version
+                    self.from_worker(self.show_scenarios, *scenario_summary(store, self.root, self.config))
                 jobs = Jobs(store).list(60, include_routine=True)
                 snap = burn_snapshot(store, self.config)
                 snap.agents = agents_view(agents) if self.agents_read.is_set() else \
@@ -483,11 +500,20 @@ class CockpitApp(App):
             self.query_one(JobsPanel).show(jobs)
         elif active == "burn":
             self.query_one(BurnPanel).show(snap)
+        elif active == "scenarios" and self.scenarios is not None:
+            self.query_one(ScenariosPanel).show(*self.scenarios)
+
+    @while_on_screen
+    def show_scenarios(self, report: dict, note: str) -> None:
+        self.scenarios = (report, note)
+        if self.query_one(TabbedContent).active == "scenarios":
+            self.query_one(ScenariosPanel).show(report, note)
 
     @on(TabbedContent.TabActivated)
     def tab_activated(self) -> None:
         # Jobs and burn are tables that want the whole width; the tree serves the detail and the context.
-        self.query_one("#main").set_class(self.query_one(TabbedContent).active in ("jobs", "burn"), "tables")
+        self.query_one("#main").set_class(self.query_one(TabbedContent).active in ("jobs", "burn", "scenarios"),
+                                          "tables")
         self.show_tab_data()
 
     @on(JobsPanel.Act)
@@ -510,6 +536,37 @@ class CockpitApp(App):
                 self.build(resume_job=job["id"])
         else:
             self.run_job(job["id"], resume=True)
+
+    # --- scenarios ------------------------------------------------------------------------
+
+    @on(ScenariosPanel.Open)
+    def open_trials(self, event: ScenariosPanel.Open) -> None:
+        trials = self.store.trials(job=event.row["job"], scenario=event.row["scenario"], with_trajectory=True)
+        if trials:
+            self.push_screen(TrajectoryScreen(trials))
+
+    @on(ScenariosPanel.Run)
+    def run_scenarios(self) -> None:
+        if self.scenario_process is not None and self.scenario_process.poll() is None:
+            self.notify("A scenario run is already going: see Jobs.")
+            return
+        self.scenario_run()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scenarios")
+    def scenario_run(self) -> None:
+        """`cockpit scenarios run` as a child process (a job: progress, cancel and spend in the Jobs tab)."""
+        command = [sys.executable, "-m", "cockpit", "scenarios", "run", "--repo", self.root, "--cache",
+                   str(self.cache_path), "-q"]
+        self.from_worker(self.notify, "Scenario run started: its job is in Jobs (3), its results in Scenarios (5)")
+        self.scenario_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                 preexec_fn=lambda: os.nice(BUILD_NICENESS))
+        out, err = self.scenario_process.communicate()
+        if self.scenario_process.returncode == 0:
+            said = out.strip().splitlines()
+            self.from_worker(self.notify, f"Scenarios: {said[-1] if said else 'done'}", timeout=8)
+        else:
+            said = [line for line in err.strip().splitlines() if "warning" not in line]
+            self.from_worker(self.notify, said[-1] if said else "the scenario run failed", severity="error", timeout=10)
 
     def open_job_form(self, form) -> None:
         def started(job_id: int | None) -> None:
@@ -570,6 +627,19 @@ def burn_snapshot(store: Store, config: Config, now: float | None = None) -> Bur
         tokens_per_minute=hour["tokens_per_minute"], usd_per_hour=hour["usd_per_hour"],
         today_usd=spent["total"]["cost_usd"], budget_usd=config.daily_budget or DEFAULT_DAILY_BUDGET,
         budget_is_default=config.daily_budget is None, by_model=spent["rows"], by_job=totals(todays, "job")["rows"])
+
+
+def scenario_summary(store: Store, root: str, config: Config) -> tuple[dict, str]:
+    """The scenarios' summary (the set's scenarios included, run or not), and why it is empty if it is."""
+    from cockpit.scenarios.model import ScenarioError, load_set
+    from cockpit.scenarios.run import summary
+
+    names, note = None, ""
+    try:
+        names = [s.name for s in load_set(service.scenario_set(root, config))]
+    except (service.SetError, ScenarioError) as exc:
+        note = str(exc)
+    return summary(store, names), note
 
 
 def open_agents():
