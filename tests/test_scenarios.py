@@ -283,3 +283,35 @@ def test_scenario_files_are_checked_as_they_are_read(tmp_path):
             ({"title": "t", "story": "s", "step": [{"run": "x"}], "service": [{"run": "y"}]}, "ready must be")):
         with pytest.raises(ScenarioError, match=said.replace("[", r"\[").replace("(", r"\(")):
             parse(data, "bad", "bad.toml")
+
+
+def test_the_judge_sees_outputs_cut_and_redacted(app_repo, tmp_path, llm):
+    set_dir = tmp_path / "set"
+    set_dir.mkdir()
+    (set_dir / "noisy.toml").write_text('''
+title = "A noisy log"
+story = "Ana reads the service's log."
+judge = "The log tells Ana what happened."
+[[step]]
+run = "echo API_TOKEN=sk-live-abcdefghijklmnopqrstuvwxyz0123456789; python3 -c 'print(\\"x\\" * 9000)'; echo END-OF-LOG"
+expect = { exit = 0 }
+''')
+    llm.scenario = TwinScript.parse({"turns": [{"text": '{"satisfied": true, "probability": 1, "reason": "Clear."}'}]})
+    store = Store(default_cache_path(str(app_repo)), str(app_repo))
+    job = scenario_run.create_job(store, str(app_repo), str(set_dir), trials=1)
+    assert job.run(scenario_run.run_job)["state"] == "done"
+    sent = llm.requests("/v1/messages")[0]["body"]["messages"][-1]["content"]
+    assert "sk-live-abcdefghijklmnopqrstuvwxyz0123456789" not in sent and "[REDACTED]" in sent
+    assert "characters not shown" in sent and "END-OF-LOG" in sent and len(sent) < 5000
+    assert store.trials(job=job.id)[0]["satisfaction"] == 1.0
+    store.close()
+
+
+def test_a_configured_set_inside_the_repository_is_left_out_of_every_scan(app_repo):
+    from cockpit import service
+    from cockpit.core.config import Config
+
+    (app_repo / "cockpit.toml").write_text('scenarios = "holdout"\n')
+    options = service.scan_options(Config.load(str(app_repo)), str(app_repo))
+    assert "/holdout/" in options["exclude"]
+    assert service.scan_options(Config.load(str(app_repo)))["exclude"] == ()
