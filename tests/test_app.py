@@ -502,8 +502,8 @@ async def test_the_scenarios_tab_shows_satisfaction_its_trend_and_opens_a_trajec
         assert "health" in table and "1.00 satisfied" in table and "0.00 unsatisfied" in table
         assert "set satisfaction 0.50" in shown(panel.query_one("#scenarios-headline"))
         await pilot.press("down")  # list-notes: its trend over commits below the table
-        await wait_for(pilot, lambda: "list-notes over its last 1 commits" in
-                       shown(panel.query_one("#scenarios-trend-title")))
+        await wait_for(pilot, lambda: "list-notes over its last 1 commits" in shown(panel.query_one("#scenarios-trend")))
+        assert "░" * 30 + " 0.00  2 trials" in shown(panel.query_one("#scenarios-trend"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TrajectoryScreen))
         text = app.screen.query_one(Markdown).source

@@ -166,7 +166,7 @@ def summary(store: Store, names: list[str] | None = None, commits: int = TREND_C
         last = points[-1]
         latest = [t for t in trials if t["job"] == last["job"] and t["commit_sha"] == last["commit"]]
         rows.append({"scenario": name, "title": latest[-1]["title"], "satisfaction": last["satisfaction"],
-                     "status": _status(last), "trials": last["trials"], "broken": last["broken"], "trend": points,
+                     "status": status_of(last["satisfaction"]), "trials": last["trials"], "broken": last["broken"], "trend": points,
                      "cost_usd": round(costs.get(name, 0.0), 6), "worst": _worst(latest), "job": last["job"],
                      "commit": last["commit"], "dirty": last["dirty"]})
     pooled = [(r["satisfaction"], r["trials"] - r["broken"]) for r in rows if r["satisfaction"] is not None]
@@ -175,11 +175,13 @@ def summary(store: Store, names: list[str] | None = None, commits: int = TREND_C
     return {"satisfaction": overall, "scenarios": rows}
 
 
-def _status(point: dict) -> str:
-    if point["satisfaction"] is None:
+def status_of(satisfaction: float | None) -> str:
+    """broken, satisfied (1), unsatisfied (0), or partly: satisfied in some trials (flaky), or judged so."""
+    if satisfaction is None:
         return "broken"
-    return "satisfied" if point["satisfaction"] >= 0.999 else "unsatisfied" if point["satisfaction"] <= 0.001 else \
-        "flaky"
+    if satisfaction >= 0.999:
+        return "satisfied"
+    return "unsatisfied" if satisfaction <= 0.001 else "partly"
 
 
 def _worst(trials: list[dict]) -> dict:
@@ -223,7 +225,7 @@ def trajectory_text(trial: dict, output_lines: int = 30) -> str:
     t = trial["trajectory"]
     shown = "broken" if trial["satisfaction"] is None else f"{trial['satisfaction']:.2f}"
     lines = [f"## {trial['scenario']} #{trial['trial']}: {trial['status']} ({shown})", "",
-             f"**{trial['title']}** · trial {trial['id']} of job {trial['job']} at "
+             f"**{trial['title']}** · `cockpit scenarios show {trial['id']}` · job {trial['job']} at "
              f"{state_label(trial['commit_sha'], bool(trial['dirty']))}", "",
              f"- reason: {trial['reason']}", f"- decided: {trial['note']}", ""]
     for title, records in (("Setup", t["setup"]), ("Services", t["services"]), ("Steps", t["steps"])):

@@ -346,9 +346,11 @@ def _agents_view(agents: AgentsView | None, colours: dict) -> Group | Text:
     return Group(head, table)
 
 
-def gauge(percent: float, width: int, colours: dict) -> Text:
+def gauge(percent: float, width: int, colours: dict, level: str | None = None) -> Text:
+    """A bar `percent` full, coloured by how close it is to full (spend), or by the theme colour `level` names."""
     filled = max(0, min(width, round(width * percent / 100)))
-    colour = colours.get("error" if percent >= 90 else "warning" if percent >= 60 else "success", "")
+    level = level or ("error" if percent >= 90 else "warning" if percent >= 60 else "success")
+    colour = colours.get(level, "")
     bar = Text("█" * filled, style=colour)
     bar.append("░" * (width - filled), style="dim")
     return bar

@@ -12,15 +12,18 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Markdown, Sparkline, Static
+from textual.widgets import DataTable, Label, Markdown, Static
 
-from cockpit.scenarios.run import sparkline, state_label, trajectory_text, trend_arrow
+from cockpit.faces.tui.panels import gauge
+from cockpit.scenarios.run import sparkline, state_label, status_of, trajectory_text, trend_arrow
 
-STATUS_STYLES = {"satisfied": "success", "flaky": "warning", "unsatisfied": "error", "broken": "error"}
+STATUS_STYLES = {"satisfied": "success", "partly": "warning", "unsatisfied": "error", "broken": "error"}
 
 
 class ScenariosPanel(Vertical):
-    """Every scenario with its latest satisfaction and trend; the selected one's trend as a sparkline."""
+    """Every scenario with its latest satisfaction and a sparkline of its trend; below, the selected one's
+    satisfaction at each commit, as bars on one 0-1 scale (a sparkline scaled to its own range would draw a
+    steady 0.4 as nothing)."""
 
     BINDINGS = [
         Binding("enter", "open_trials", "Open trials", show=False),
@@ -47,8 +50,7 @@ class ScenariosPanel(Vertical):
         table = DataTable(id="scenarios-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("scenario", "satisfaction", "trials", "trend", "over", "$", "worst trial")
         yield table
-        yield Static("", id="scenarios-trend-title")
-        yield Sparkline([], id="scenarios-sparkline")
+        yield Static("", id="scenarios-trend")
         yield Static("", id="scenarios-hint")
 
     def show(self, report: dict | None, note: str = "") -> None:
@@ -71,7 +73,7 @@ class ScenariosPanel(Vertical):
             worst = row["worst"]
             table.add_row(row["scenario"], status, str(row["trials"]) + (f" ({row['broken']}✗)" if row["broken"] else ""),
                           trend, over, f"{row['cost_usd']:.4f}",
-                          "" if worst is None else f"#{worst['trial']} {worst['status']}: {worst['reason']}",
+                          "" if worst is None else f"trial {worst['trial']} {worst['status']}: {worst['reason']}",
                           key=row["scenario"])
         if self.rows:
             table.move_cursor(row=min(row_index, len(self.rows) - 1))
@@ -99,16 +101,20 @@ class ScenariosPanel(Vertical):
     def show_trend(self) -> None:
         row = self.selected()
         points = row["trend"] if row else []
-        title = self.query_one("#scenarios-trend-title", Static)
-        if not points:
-            title.update("")
-            self.query_one("#scenarios-sparkline", Sparkline).data = []
-            return
-        labels = ", ".join(f"{state_label(p['commit'], p['dirty'])} "
-                           f"{'broken' if p['satisfaction'] is None else format(p['satisfaction'], '.2f')}"
-                           for p in points)
-        title.update(Text(f"{row['scenario']} over its last {len(points)} commits: {labels}", style="dim"))
-        self.query_one("#scenarios-sparkline", Sparkline).data = [p["satisfaction"] or 0.0 for p in points]
+        chart = Text()
+        if points:
+            colours = self.app.theme_variables
+            chart.append(f"{row['scenario']} over its last {len(points)} commits, oldest first\n", style="bold")
+            for point in points:
+                value = point["satisfaction"]
+                chart.append(f"  {state_label(point['commit'], point['dirty']):<9} ")
+                if value is None:
+                    chart.append("broken (every trial's setup failed)\n", style=colours.get("error", ""))
+                    continue
+                chart.append_text(gauge(100 * value, 30, colours, STATUS_STYLES[status_of(value)]))
+                chart.append(f" {value:.2f}  {point['trials']} trials" + (f", {point['broken']} broken\n"
+                                                                          if point["broken"] else "\n"))
+        self.query_one("#scenarios-trend", Static).update(chart)
 
     def action_open_trials(self) -> None:
         row = self.selected()
