@@ -512,7 +512,8 @@ async def test_the_scenarios_tab_shows_satisfaction_its_trend_and_opens_a_trajec
         await pilot.press("n")
         assert "list-notes #2" in app.screen.query_one(Markdown).source
         await pilot.press("escape")
-        app.run_scenarios()  # what the palette's "Run the scenarios" does: a child process, a job
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Run the scenarios")
+        command.callback()  # the palette's command: a child process, a job
         await wait_for(pilot, lambda: len([j for j in Jobs(app.store).list() if j["kind"] == "scenarios"]) == 2
                        and Jobs(app.store).list()[0]["state"] == "done", seconds=60)
         await wait_for(pilot, lambda: panel.rows and panel.rows[0]["trials"] == 3, seconds=5)  # default: 3 trials

@@ -136,7 +136,7 @@ timeout = 0.5
     trial = store.trials(job=job.id, with_trajectory=True)[0]
     look, hang = trial["trajectory"]["steps"]
     out = look["output"].splitlines()
-    assert out[0] != str(app_repo) and out[0].endswith("/repo") and "cockpit-trial-env-1-" in out[0]
+    assert out[0] != str(app_repo) and out[0].endswith("/repo") and f"cockpit-trial-{os.getpid()}-env-1-" in out[0]
     assert out[1].startswith("HOME=") and out[1].endswith("/home") and out[2].endswith("/tmp")
     assert "KEY=none" in out and "TEAM=passed-on-purpose" in out
     assert "not committed yet" in look["output"] and "# Notes, edited" in look["output"]
@@ -190,6 +190,25 @@ def test_a_resumed_run_skips_the_trials_it_recorded(app_repo, holdout):
     assert record["state"] == "done" and record["outputs"]["scenarios"]["health"]["trials"] == 3
     assert sorted(t["trial"] for t in store.trials(job=job.id)) == [1, 2, 3]
     assert len(store.trials(job=job.id)) == 3  # the first two were not taken again
+    store.close()
+    rebuilt = Store(default_cache_path(str(app_repo)), str(app_repo), rebuild=True)  # what was observed is kept
+    assert len(rebuilt.trials(job=job.id, with_trajectory=True)) == 3
+    rebuilt.close()
+
+
+def test_a_copy_left_by_a_killed_run_is_removed_by_the_next(app_repo, holdout, tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = tmp_path / f"cockpit-trial-{dead.pid}-health-1-x" / "repo"
+    left.parent.mkdir()
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(left), "HEAD"], cwd=app_repo, check=True)
+    store = Store(default_cache_path(str(app_repo)), str(app_repo))
+    job = scenario_run.create_job(store, str(app_repo), str(holdout), trials=1, only=("health",))
+    assert job.run(scenario_run.run_job)["state"] == "done"
+    assert not left.parent.exists()
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=app_repo, capture_output=True, text=True).stdout
+    assert len(worktrees.strip().splitlines()) == 1
+    assert any("killed run left behind" in e["message"] for e in Jobs(store).events(job.id))
     store.close()
 
 

@@ -25,7 +25,7 @@ from cockpit.jobs.factory import Caller, LLMError, llm_configured
 from cockpit.jobs.runner import Job, Jobs
 from cockpit.scenarios import judge as judging
 from cockpit.scenarios.model import Scenario, load_set
-from cockpit.scenarios.sandbox import state
+from cockpit.scenarios.sandbox import state, sweep
 from cockpit.scenarios.trial import run_trial
 from summarizers.llm import DEFAULT_MODEL
 
@@ -54,6 +54,8 @@ def run_job(job: Job, report: Report | None = None) -> dict:
     leave_out = service.inside(i["root"], i["set"])
     if leave_out:
         job.log(service.holdout_notice(i["root"], i["set"]), "warning")
+    for path in sweep(i["root"]):
+        job.log(f"removed the copy a killed run left behind: {path}", "warning")
     commit, dirty = state(i["root"], leave_out)
     needs_judge = any(s.judge for s in scenarios)
     caller = None

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cache.process import process_alive
 from cockpit.scenarios.model import PLACEHOLDER, Scenario, Service, Step
 
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -36,6 +37,7 @@ OUTPUT_BYTES = 64_000  # of a step's output kept in the trajectory (its head and
 POLL_SECONDS = 0.05
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a service
 IGNORED_IN_COPY = (".git", ".cockpit")
+TRIAL_DIR = re.compile(r"^cockpit-trial-(\d+)-")  # cockpit-trial-<pid of the run>-<scenario>-<trial>-<random>
 
 
 class CopyError(Exception):
@@ -102,6 +104,24 @@ def copy_of(root: str | Path, into: Path, leave_out: str | None = None) -> Itera
         shutil.rmtree(into, ignore_errors=True)
 
 
+def sweep(root: str | Path) -> list[str]:
+    """Remove the trial copies that runs killed outright (SIGKILL, a crash) left registered; their paths."""
+    if not is_git(root):
+        return []
+    listing = git(root, "worktree", "list", "--porcelain").stdout.decode()
+    swept = []
+    for line in listing.splitlines():
+        path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        match = TRIAL_DIR.match(path.parent.name) if path is not None else None
+        if match and not process_alive(int(match.group(1))):
+            git(root, "worktree", "remove", "--force", str(path))
+            shutil.rmtree(path.parent, ignore_errors=True)
+            swept.append(str(path))
+    if swept:
+        git(root, "worktree", "prune")
+    return swept
+
+
 def _worktree(root: Path, into: Path) -> None:
     added = git(root, "worktree", "add", "--detach", "-q", str(into), "HEAD")
     if added.returncode != 0:
@@ -134,7 +154,7 @@ def sandbox(root: str | Path, scenario: Scenario, trial: int, leave_out: str | N
             environ: dict[str, str] | None = None) -> Iterator[Sandbox]:
     """The copy, temp dir, ports and environment one trial of `scenario` runs in; all removed afterwards."""
     environ = os.environ if environ is None else environ
-    tmp = Path(tempfile.mkdtemp(prefix=f"cockpit-trial-{scenario.name}-{trial}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"cockpit-trial-{os.getpid()}-{scenario.name}-{trial}-"))
     try:
         (tmp / "home").mkdir()
         (tmp / "tmp").mkdir()
