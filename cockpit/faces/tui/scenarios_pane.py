@@ -43,6 +43,7 @@ class ScenariosPanel(Vertical):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.report: dict | None = None
+        self.note = ""
         self.rows: list[dict] = []
 
     def compose(self) -> ComposeResult:
@@ -55,9 +56,9 @@ class ScenariosPanel(Vertical):
 
     def show(self, report: dict | None, note: str = "") -> None:
         """Show a summary (None: nothing read yet); `note` says why there is no set, if there is none."""
-        if report == self.report and not note:
+        if (report, note) == (self.report, self.note):
             return
-        self.report = report
+        self.report, self.note = report, note
         self.rows = report["scenarios"] if report else []
         colours = self.app.theme_variables
         table = self.query_one("#scenarios-table", DataTable)
