@@ -163,7 +163,9 @@ def test_the_llm_judge_decides_through_the_twin_and_its_spend_is_under_the_job(a
     assert trials[("welcome", 2)]["status"] == "unsatisfied" and trials[("welcome", 2)]["reason"] == "Only JSON."
     assert latest(store)["welcome"]["satisfaction"] == pytest.approx(0.6)
     # A failed check is never sent to the judge: only the two welcome trials were asked.
-    asked = [e["body"]["messages"][-1]["content"] for e in llm.requests("/v1/messages")]
+    requests = llm.requests("/v1/messages")
+    assert all(e["body"]["tool_choice"]["name"] == "give_verdict" for e in requests)  # a forced tool, as jobs ask
+    asked = [e["body"]["messages"][-1]["content"] for e in requests]
     assert len(asked) == 2 and all("Ben gets a clear sign" in a and "POST http://127.0.0.1:" in a for a in asked)
     assert trials[("list-notes", 1)]["judged"] == 0
     spend = Jobs(store).spend(job.id)
@@ -334,3 +336,21 @@ def test_a_configured_set_inside_the_repository_is_left_out_of_every_scan(app_re
     options = service.scan_options(Config.load(str(app_repo)), str(app_repo))
     assert "/holdout/" in options["exclude"]
     assert service.scan_options(Config.load(str(app_repo)))["exclude"] == ()
+
+
+def test_a_cache_of_the_schema_before_gains_the_trials_table_in_place(app_repo):
+    from cache.store import SCHEMA_VERSION
+    from cockpit.core.pyramid import build
+
+    path = default_cache_path(str(app_repo))
+    store = Store(path, str(app_repo))
+    build(str(app_repo), store, workers=1)
+    nodes = len(store.nodes())
+    with store.db.conn:  # what a cache written before scenarios looks like
+        store.db.conn.execute("DROP TABLE scenario_trials")
+        store.db.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION - 1)])
+    store.close()
+    store = Store(path, str(app_repo))
+    assert len(store.nodes()) == nodes > 0 and store.trials() == []  # the pyramid kept, the table added
+    assert store.db.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(SCHEMA_VERSION)
+    store.close()

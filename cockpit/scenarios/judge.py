@@ -4,8 +4,10 @@ It is asked only when every deterministic check passed and the scenario has a `j
 The request carries the story, the sentence and the trajectory (commands, statuses, outputs cut to
 their head and tail); it goes through the jobs' `Caller`, so the answer is a remembered step of the
 run's job, the call is in the ledger under the job, the spend cap holds, and whatever looks like a
-secret is redacted. The answer is one JSON object: {"satisfied": bool, "probability": 0..1, "reason": str};
-an answer that is not is asked again with what was wrong.
+secret is redacted. The answer is asked for as a forced tool call (`VERDICT`), as the other jobs ask for
+theirs, and read as the JSON object {"satisfied": bool, "probability": 0..1, "reason": str}; a model that
+refuses forced tools answers that object as text. An answer that is not valid is asked again with what was
+wrong.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import re
 
-from cockpit.jobs.factory import Caller, ask_until_valid, section
+from cockpit.jobs.factory import AnswerShape, Caller, ask_until_valid, section
 from cockpit.scenarios.model import Scenario
 
 OUTPUT_CHARS = 1500  # of each output shown to the judge (head and tail)
@@ -27,10 +29,18 @@ story, a sentence saying what a satisfied user sees, and one trajectory: every s
 command or request, exit or HTTP status, duration and output (long outputs are cut).
 
 Judge from the trajectory alone whether this user would be satisfied by what happened; not whether the code \
-looks good. Reply with exactly one JSON object and nothing else:
+looks good. Give your verdict with the give_verdict tool; without the tool, reply with exactly one JSON object \
+and nothing else:
 {"satisfied": true or false, "probability": the probability from 0 to 1 that the user is satisfied, \
 "reason": "one or two sentences that point at what in the trajectory decides it"}
 Never repeat secrets; [REDACTED] marks removed values."""
+VERDICT = AnswerShape(
+    "give_verdict", "Say whether the user of the story would be satisfied by what the trajectory shows.",
+    {"satisfied": {"type": "boolean", "description": "whether this user would be satisfied"},
+     "probability": {"type": "number", "minimum": 0, "maximum": 1,
+                     "description": "the probability from 0 to 1 that the user is satisfied"},
+     "reason": {"type": "string", "description": "one or two sentences pointing at what in the trajectory decides"}},
+    json.dumps)
 
 
 def node_id(scenario: str) -> str:

@@ -60,7 +60,7 @@ def run_job(job: Job, report: Report | None = None) -> dict:
     needs_judge = any(s.judge for s in scenarios)
     caller = None
     if needs_judge and llm_configured():
-        caller = Caller(job, i["model"], judging.SYSTEM, i.get("max_cost"))
+        caller = Caller(job, i["model"], judging.SYSTEM, i.get("max_cost"), shape=judging.VERDICT)
     elif needs_judge:
         job.log(NO_JUDGE, "warning")
     recorded = {(t["scenario"], t["trial"]) for t in store.trials(job=job.id)}
