@@ -117,8 +117,9 @@ def _is_code_block(lines: list[str], margin: int) -> bool:
     return all(line[margin:].startswith(("    ", "\t", ">>>", "$ ", "% ")) for line in lines)
 
 
-def lead_paragraph(doc: str, max_words: int = 120) -> str:
-    """The opening prose of a doc: its first real paragraph, markup removed.
+def lead_paragraph(doc: str, max_words: int = 120, enough: int = 12) -> str:
+    """The opening prose of a doc: its first real paragraph (or, until `enough` words, the next ones
+    too), markup removed.
 
     Skips a bare title line, copyright and licence lines, code blocks and rules,
     and stops at parameter lists and examples.
@@ -151,12 +152,18 @@ def lead_paragraph(doc: str, max_words: int = 120) -> str:
         title_like = len(lines) == 1 and word_count(text) <= 2 and not text.endswith((".", ":", "!", "?"))
         if title_like and not kept and index + 1 < len(paragraphs):
             continue  # a heading that only repeats the name
-        if kept and (word_count(text) < 5 or text.endswith(":")):
-            break  # a paragraph that introduces an example or a list
+        if kept and text.endswith(":"):  # it introduces an example or a list: a fuller text keeps what it
+            said = sentences(text)[:-1] if enough > 12 else []  # says before that
+            if said and word_count(" ".join(said)) >= 5:
+                kept[-1] += "" if kept[-1].endswith((".", "!", "?")) else "."
+                kept.append(" ".join(said))
+            break
+        if kept and word_count(text) < 5:
+            break
         if kept and not kept[-1].endswith((".", "!", "?", ":")):
             kept[-1] += "."
         kept.append(text)
-        if sum(map(word_count, kept)) >= 12 or sum(map(word_count, kept)) >= max_words:
+        if sum(map(word_count, kept)) >= min(enough, max_words):
             break
     text = " ".join(kept)
     for pattern, replacement in _MARKUP:
@@ -183,6 +190,23 @@ def drop_lead_in(sentence: str) -> str:
     return sentence
 
 
+def doc_versions(doc: str) -> list[str]:
+    """What a doc says, at ever greater length: its lead, then one more of its sentences at a time, up to
+    what a 64-word rung holds (the longer rungs say more of the doc, not the lead again)."""
+    lead = drop_lead_in(lead_paragraph(doc))
+    if not lead:
+        return []
+    versions: list[str] = []
+    taken: list[str] = []
+    for sentence in sentences(drop_lead_in(lead_paragraph(doc, BUDGETS[-1], enough=BUDGETS[-1]))):
+        taken.append(sentence)
+        text = " ".join(taken)
+        if word_count(text) > BUDGETS[-1]:
+            break
+        versions.append(text)
+    return versions if versions and word_count(versions[-1]) >= word_count(lead) else [lead]
+
+
 # --- fitting a text into a word budget ----------------------------------------------
 
 
@@ -202,6 +226,10 @@ def _trim_tail(tokens: list[str]) -> list[str]:
 
 def _bare(token: str) -> str:
     return token.strip(".,;:!?()[]{}\"'`").lower()
+
+
+_SUBORDINATORS = {"if", "when", "whenever", "unless", "while", "although", "though", "because", "since", "as",
+                  "once", "until", "before", "after", "where", "whether"}
 
 
 def _clause_prefix(tokens: list[str], budget: int) -> list[str] | None:
@@ -301,6 +329,13 @@ def fit(text: str | _Source, budget: int) -> str:
         used += count
     if taken and (used * 2 >= budget or budget <= 8):
         return _finish(" ".join(taken))
+    if taken and len(taken) < len(source.sentence_counts):  # room left: the next sentence's opening clauses
+        following = _strip_parentheticals(source.sentence_counts[len(taken)][0]).split()
+        clause = _clause_prefix(following, budget - used)
+        if clause and _bare(clause[0]) in _SUBORDINATORS and not any(t.endswith(",") for t in clause[:-2]):
+            clause = None  # "If the index is surrounded": a condition without what follows from it
+        if clause and len(clause) >= 4 and (used + len(clause)) * 2 >= budget:
+            return _finish(" ".join(taken + clause))
     for tokens in cuts:
         if len(tokens) <= budget:
             return _finish(" ".join(_trim_tail(tokens)) or " ".join(tokens))
@@ -358,20 +393,31 @@ def ladder(*texts: str) -> list[str]:
     texts = [t for t in (" ".join(x.split()) for x in texts) if t]
     if not texts:
         return [""] * len(BUDGETS)
-    counts = [word_count(t) for t in texts]
-    shortest = _Source(texts[0])
-    finished: dict[str, str] = {}  # several rungs often take the same whole text
-    rungs = []
-    for budget in BUDGETS:
-        whole = [t for t, n in zip(texts, counts) if n <= budget]
-        if whole:
-            text = whole[-1]
-            if text not in finished:
-                finished[text] = _finish(text)
-            rungs.append(finished[text])
-        else:
-            rungs.append(fit(shortest, budget))
-    return rungs
+    pick = _Picker(texts)
+    return [pick(budget) for budget in BUDGETS]
+
+
+class _Picker:
+    """The core of a rung of `limit` words: the longest text that fits whole, else the shortest cut down."""
+
+    def __init__(self, texts: list[str]):
+        self.texts, self.counts = texts, [word_count(t) for t in texts]
+        self.shortest = _Source(texts[0])
+        self.finished: dict[str, str] = {}  # several rungs often take the same whole text
+
+    def __call__(self, limit: int) -> str:
+        whole = [i for i, n in enumerate(self.counts) if n <= limit]
+        if not whole:
+            return fit(self.shortest, limit)
+        at = whole[-1]
+        if limit >= 16 and self.counts[at] * 2 < limit and at + 1 < len(self.texts):  # room: the next text, cut
+            longer = fit(self.texts[at + 1], limit)
+            if word_count(longer) > self.counts[at]:
+                return longer
+        text = self.texts[at]
+        if text not in self.finished:
+            self.finished[text] = _finish(text)
+        return self.finished[text]
 
 
 # --- what a node says about itself ----------------------------------------------------
@@ -425,23 +471,30 @@ def _returns(signature: str) -> str:
     return " ".join(match.group(1).split()) if match else ""
 
 
-def grow(core: list[str], *extras: list[str]) -> list[str]:
+def grow(core: list[str], *extras: list[str], core_words: int = BUDGETS[-1], late: int = 0) -> list[str]:
     """A ladder whose rungs keep adding: the core said at each length, then whole extras while they fit.
 
     `core` holds ever fuller forms of what the node is; each of `extras` is one more fact
     (its parameters, what it returns or raises, what it calls, its parts) as ever longer
     versions, least to most. From the 8-word rung up, each rung adds the fullest version of
     each fact that still fits, so a longer rung says more than a shorter one; from the
-    16-word rung up the core takes at most half the words when there are facts to add.
+    16-word rung up the core takes at most half the words when there are facts to add (less
+    if they need less), and never more than `core_words`. The last `late` extras wait for the
+    16-word rung (a class's members' gists: at 8 words its members' names say more).
     """
-    base = ladder(*core)
+    core = [t for t in (" ".join(x.split()) for x in core) if t]
+    pick = _Picker(core) if core else None
+    base = [pick(budget) for budget in BUDGETS] if pick else [""] * len(BUDGETS)
     counted = [[(v, word_count(v)) for v in group if v] for group in extras]
+    waiting = {id(group) for group in counted[len(counted) - late:]} if late else set()  # from 16 words on
     counted = [group for group in counted if group]
+    facts = sum(group[-1][1] for group in counted)  # the fullest version of every fact
     rungs = []
-    for index, (budget, text) in enumerate(zip(BUDGETS, base)):
+    for budget, text in zip(BUDGETS, base):
         used = word_count(text)
-        if budget >= 16 and counted and used > min(budget // 2, 16):
-            text = base[min(index - 1, 3)]  # at most 16 words: the rest of the rung is for the facts
+        limit = min(max(budget // 2, budget - facts), core_words)  # half for the facts, unless they need less
+        if budget >= 16 and counted and used > limit:
+            text = pick(limit)
             used = word_count(text)
         groups = counted
         if not text and counted:  # nothing to say about it as a whole: its facts are the summary
@@ -450,6 +503,8 @@ def grow(core: list[str], *extras: list[str]) -> list[str]:
         added = False
         if budget >= 8:
             for group in groups:
+                if budget < 16 and id(group) in waiting:
+                    continue
                 fitting = None
                 for version, count in group:  # least to most: the last that fits
                     if count <= budget - used:
@@ -462,18 +517,27 @@ def grow(core: list[str], *extras: list[str]) -> list[str]:
     return rungs
 
 
-def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gists: int = 4) -> list[str]:
+def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gists: int = 4,
+                   names: bool = True) -> list[str]:
     """A list at every length, least to most: 'Defines a', 'Defines a, b and 3 more', ..., then
-    with the gists of the first few: names first (they are what a reader searches for)."""
+    with the gists of the first few, short ones before whole ones: names first (they are what a
+    reader searches for). `names` False: only the versions with gists (the names are said already)."""
     if not items:
         return []
     versions = []
     count = min(limit, len(items))
-    for k, g in [(k, 0) for k in range(1, count + 1)] + [(count, g) for g in range(1, min(gists, count) + 1)]:
-        shown = [f"{n} ({gist})" if i < g and gist and not _echoes(n, gist) else n for i, (n, gist) in enumerate(items[:k])]
+    told = min(gists, count)
+    short = [(n, fit(g, 4) if i < told and g and word_count(g) > 4 else g)
+             for i, (n, g) in enumerate(items[:count])] if not names else []
+    steps = [(k, 0, items) for k in range(1, count + 1)] if names else []
+    if not names:  # the first few, each with a short gist, then all with short gists, then whole ones
+        steps += [(k, k, short) for k in range(1, told + 1)] + [(count, g, short) for g in range(1, told + 1)]
+    steps += [(count, g, items) for g in range(1, told + 1)]
+    for k, g, said in steps:
+        shown = [f"{n} ({gist})" if i < g and gist and not _echoes(n, gist) else n for i, (n, gist) in enumerate(said[:k])]
         more = f" and {len(items) - k} more" if len(items) > k else ""
         versions.append(f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}")
-    return versions
+    return sorted(dict.fromkeys(versions), key=word_count)  # least to most
 
 
 def _echoes(name: str, gist: str) -> bool:
@@ -615,7 +679,7 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
         _list_versions("has", [(n, g) for _, n, g in parts], 6),
     ]
     if described:
-        return grow([described], *extras)
+        return grow(doc_versions(doc), *extras)
     if kind in ("variable", "constant") and "=" in (body or signature):
         value = (body or signature).split("=", 1)[1].strip()
         return grow(_value_texts(value[:400], name))
@@ -643,7 +707,7 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
             core += [f"{lead} {_join(names[:k])}" for k in (1, 2, 3) if k <= len(names)]
         if core:
             gists = [(n, g) for _, n, g in parts if g and not _echoes(n, g)]
-            return grow(core, *extras[:-1], _list_versions("has", gists, 6)[min(len(gists), 6):])
+            return grow(core, *extras[:-1], _list_versions("has", gists, 8, gists=8, names=False), late=1)
     return grow([capitalize(identifier_words(name))], *extras)  # nothing else to go by
 
 
@@ -756,8 +820,8 @@ def file_ladder(path: str, lang: str | None, doc: str, parts: list[tuple[str, st
     items = [(n, g) for n, g in items if n]
     contents = _list_versions("Defines", items, 40, 3)
     uses = _fact_versions("uses", _imported(imports), 8)
-    if described:
-        return grow([described], contents, uses)
+    if described:  # a file is what it defines: its parts get the words its doc's lead leaves
+        return grow([described], contents, uses, core_words=16)
     label = file_label(path, lang)
     if not items:
         exported = _imported([i for i in imports if i.startswith("export")])
@@ -869,7 +933,7 @@ def directory_ladder(path: str, doc: str, parts: list[tuple[str, str, str]], is_
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
     holds = _list_versions("Holds", [(n, g) for _, n, g in parts], 12, 4)
     if described:
-        return grow([described], holds)
+        return grow(doc_versions(doc), holds, core_words=16)
     themes = _theme_versions(parts) or ([parts[0][2]] if parts and parts[0][2] else [])
     if themes:
         return grow(themes, holds)
