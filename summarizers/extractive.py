@@ -43,7 +43,8 @@ _MARKUP = [
     (re.compile(r"`{1,2}([^`]+)`{1,2}_?"), r"\1"),  # ``code`` and `link`_
     (re.compile(r"\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*"), r"\1\2"),  # **bold**, *emphasis*
     (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url)
-    (re.compile(r"<[^>]+>"), ""),  # html tags
+    (re.compile(r"\s*<(?:https?|mailto|ftp):[^<>\s]*>"), ""),  # <https://...> autolinks
+    (re.compile(r"<(?:/?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?|!--.*?--)>"), ""),  # html tags, not "a < b > c"
     (re.compile(r"https?://\S+"), ""),
 ]
 _LEAD_IN = re.compile(
@@ -536,8 +537,11 @@ def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gist
     for k, g, said in steps:
         shown = [f"{n} ({gist})" if i < g and gist and not _echoes(n, gist) else n for i, (n, gist) in enumerate(said[:k])]
         more = f" and {len(items) - k} more" if len(items) > k else ""
-        versions.append(f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}")
-    return sorted(dict.fromkeys(versions), key=word_count)  # least to most
+        versions.append((f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}", k, g))
+    # Least to most, once each; a partial list ("a, b and 1 more") only where it is shorter than a whole one.
+    whole = min((word_count(v) for v, k, _ in versions if k == count), default=None)
+    kept = {v: k + g for v, k, g in versions if whole is None or k == count or word_count(v) < whole}
+    return sorted(kept, key=lambda v: (word_count(v), kept[v]))
 
 
 def _echoes(name: str, gist: str) -> bool:
