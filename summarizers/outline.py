@@ -191,6 +191,23 @@ def _nest(definitions, scopes, lang) -> list[Symbol]:
     return symbols
 
 
+def _uncommented(node: Node, head: bytes) -> bytes:
+    """`head` (the start of `node`'s text) without the comments inside it: it is joined onto one line."""
+    end = node.start_byte + len(head)
+    cuts, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if current.start_byte >= end or current.end_byte <= node.start_byte:
+            continue  # the body, or before the head: not looked into
+        if "comment" in current.type:
+            cuts.append((current.start_byte - node.start_byte, min(current.end_byte, end) - node.start_byte))
+        else:
+            stack.extend(current.children)
+    for start, stop in sorted(cuts, reverse=True):
+        head = head[:start] + b" " + head[stop:]
+    return head
+
+
 def _signature(node: Node, name: Node) -> str:
     """The definition's head: everything before its body, on one line."""
     text = node.text
@@ -217,6 +234,8 @@ def _signature(node: Node, name: Node) -> str:
         end -= node.start_byte
         cut = text.find(b"\n", end - 1) if 0 < end <= len(text) else text.find(b"\n")
         head = text if cut < 0 else text[:cut]
+    if b"#" in head or b"//" in head or b"/*" in head:  # a comment inside the head ("def f(  # noqa")
+        head = _uncommented(node, head)
     text = _collapse(head.decode("utf-8", errors="replace")).rstrip("{:=; ").rstrip()
     if len(text) > MAX_SIGNATURE_CHARS:
         text = text[: MAX_SIGNATURE_CHARS - 1].rstrip() + "…"
