@@ -191,10 +191,11 @@ def drop_lead_in(sentence: str) -> str:
     return sentence
 
 
-def doc_versions(doc: str) -> list[str]:
+def doc_versions(doc: str, lead: str | None = None) -> list[str]:
     """What a doc says, at ever greater length: its lead, then one more of its sentences at a time, up to
-    what a 64-word rung holds (the longer rungs say more of the doc, not the lead again)."""
-    lead = drop_lead_in(lead_paragraph(doc))
+    what a 64-word rung holds (the longer rungs say more of the doc, not the lead again). `lead`: the
+    doc's lead, where the caller has it already."""
+    lead = drop_lead_in(lead_paragraph(doc)) if lead is None else lead
     if not lead:
         return []
     versions: list[str] = []
@@ -404,6 +405,7 @@ class _Picker:
     def __init__(self, texts: list[str]):
         self.texts, self.counts = texts, [word_count(t) for t in texts]
         self.shortest = _Source(texts[0])
+        self.sources = {texts[0]: self.shortest}
         self.finished: dict[str, str] = {}  # several rungs often take the same whole text
 
     def __call__(self, limit: int) -> str:
@@ -412,7 +414,8 @@ class _Picker:
             return fit(self.shortest, limit)
         at = whole[-1]
         if limit >= 16 and self.counts[at] * 2 < limit and at + 1 < len(self.texts):  # room: the next text, cut
-            longer = fit(self.texts[at + 1], limit)
+            following = self.texts[at + 1]
+            longer = fit(self.sources.setdefault(following, _Source(following)), limit)
             if word_count(longer) > self.counts[at]:
                 return longer
         text = self.texts[at]
@@ -486,7 +489,8 @@ def grow(core: list[str], *extras: list[str], core_words: int = BUDGETS[-1], lat
     core = [t for t in (" ".join(x.split()) for x in core) if t]
     pick = _Picker(core) if core else None
     base = [pick(budget) for budget in BUDGETS] if pick else [""] * len(BUDGETS)
-    counted = [[(v, word_count(v)) for v in group if v] for group in extras]
+    counted = [[(v, group.counts[v] if isinstance(group, Versions) else word_count(v)) for v in group if v]
+               for group in extras]
     waiting = {id(group) for group in counted[len(counted) - late:]} if late else set()  # from 16 words on
     counted = [group for group in counted if group]
     facts = sum(group[-1][1] for group in counted)  # the fullest version of every fact
@@ -528,6 +532,7 @@ def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gist
     versions = []
     count = min(limit, len(items))
     told = min(gists, count)
+    items = [(n, g if g and not _echoes(n, g) else "") for n, g in items[:count]] + items[count:]
     short = [(n, fit(g, 4) if i < told and g and word_count(g) > 4 else g)
              for i, (n, g) in enumerate(items[:count])] if not names else []
     steps = [(k, 0, items) for k in range(1, count + 1)] if names else []
@@ -535,13 +540,22 @@ def _list_versions(lead: str, items: list[tuple[str, str]], limit: int = 8, gist
         steps += [(k, k, short) for k in range(1, told + 1)] + [(count, g, short) for g in range(1, told + 1)]
     steps += [(count, g, items) for g in range(1, told + 1)]
     for k, g, said in steps:
-        shown = [f"{n} ({gist})" if i < g and gist and not _echoes(n, gist) else n for i, (n, gist) in enumerate(said[:k])]
+        shown = [f"{n} ({gist})" if i < g and gist else n for i, (n, gist) in enumerate(said[:k])]
         more = f" and {len(items) - k} more" if len(items) > k else ""
-        versions.append((f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}", k, g))
+        text = f"{lead} {_join(shown) if not more else ', '.join(shown)}{more}"
+        versions.append((word_count(text), k + g, k == count, text))
     # Least to most, once each; a partial list ("a, b and 1 more") only where it is shorter than a whole one.
-    whole = min((word_count(v) for v, k, _ in versions if k == count), default=None)
-    kept = {v: k + g for v, k, g in versions if whole is None or k == count or word_count(v) < whole}
-    return sorted(kept, key=lambda v: (word_count(v), kept[v]))
+    whole = min((n for n, _, complete, _ in versions if complete), default=None)
+    kept = sorted(v for v in versions if whole is None or v[2] or v[0] < whole)
+    return Versions(dict.fromkeys(text for *_, text in kept), {text: n for n, _, _, text in kept})
+
+
+class Versions(list):
+    """Versions of a fact, least to most, that know their word counts."""
+
+    def __init__(self, texts, counts: dict[str, int]):
+        super().__init__(texts)
+        self.counts = counts
 
 
 def _echoes(name: str, gist: str) -> bool:
@@ -683,7 +697,7 @@ def symbol_ladder(kind: str, name: str, signature: str, doc: str, parts: list[tu
         _list_versions("has", [(n, g) for _, n, g in parts], 6),
     ]
     if described:
-        return grow(doc_versions(doc), *extras)
+        return grow(doc_versions(doc, described), *extras)
     if kind in ("variable", "constant") and "=" in (body or signature):
         value = (body or signature).split("=", 1)[1].strip()
         return grow(_value_texts(value[:400], name))
@@ -937,7 +951,7 @@ def directory_ladder(path: str, doc: str, parts: list[tuple[str, str, str]], is_
     described = drop_lead_in(lead_paragraph(doc)) if doc else ""
     holds = _list_versions("Holds", [(n, g) for _, n, g in parts], 12, 4)
     if described:
-        return grow(doc_versions(doc), holds, core_words=16)
+        return grow(doc_versions(doc, described), holds, core_words=16)
     themes = _theme_versions(parts) or ([parts[0][2]] if parts and parts[0][2] else [])
     if themes:
         return grow(themes, holds)
