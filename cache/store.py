@@ -1,4 +1,4 @@
-"""The repository's cache: one SQLite file, written through sqlite-utils.
+"""The repository's cache: one SQLite file (sqlite-utils' conventions, plain `sqlite3` on the hot paths).
 
 Several processes (the app, the MCP server, a headless run) may open it at
 once, so it runs in WAL mode and every write is one transaction.
@@ -26,8 +26,6 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-
-import sqlite_utils
 
 SCHEMA_VERSION = 8
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
@@ -141,6 +139,46 @@ END;
 """
 
 
+class Database:
+    """The cache's connection, with the few helpers it uses of sqlite-utils' `Database`.
+
+    sqlite-utils (and numpy, which it loads) costs a short command more than its whole answer, so it is
+    loaded only when a caller asks for a table object (`db["name"]`).
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def query(self, sql: str, params=()):
+        """Rows as dicts, as sqlite-utils' `query` gives them."""
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row))
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
+
+    def enable_wal(self) -> None:
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with self.conn:
+                self.conn.execute("PRAGMA journal_mode=wal")
+
+    def __getitem__(self, table: str):
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)[table]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class Store:
     def __init__(self, path: str | Path, root: str, rebuild: bool = False):
         self.path = Path(path)
@@ -155,7 +193,7 @@ class Store:
                 ignore = self.path.parent / ".gitignore"
                 if not ignore.exists():
                     ignore.write_text("*\n")  # keep the cache out of the user's git status
-            self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+            self.db = Database(sqlite3.connect(self.path, check_same_thread=False))
             self._check_and_init()
         except sqlite3.DatabaseError as exc:
             raise CacheError(
@@ -178,7 +216,7 @@ class Store:
                 self.db.close()
                 self._kept = _read_kept(self.path)
                 _unlink(self.path)
-                self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+                self.db = Database(sqlite3.connect(self.path, check_same_thread=False))
                 self._check_and_init()
                 return
         self.db.enable_wal()
@@ -209,7 +247,7 @@ class Store:
         with conn:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('root', ?)", [self.root])
             for table, (columns, rows) in self._kept.items():
-                current = set(self.db[table].columns_dict)
+                current = set(self.db.columns(table))
                 keep = [i for i, c in enumerate(columns) if c in current]
                 names = ", ".join(columns[i] for i in keep)
                 conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(keep))})",
@@ -400,9 +438,7 @@ class Store:
                 self.db.conn.execute("DELETE FROM skipped WHERE path = ? OR path LIKE ?", [under, under + "/%"])
             else:
                 self.db.conn.execute("DELETE FROM skipped")
-            self.db["skipped"].insert_all(
-                [{"path": p, "reason": r} for p, r in skipped], pk="path", replace=True, batch_size=500
-            )
+            self.db.conn.executemany("INSERT OR REPLACE INTO skipped (path, reason) VALUES (?, ?)", skipped)
 
     # --- LLM summaries and the ledger -----------------------------------------
 
