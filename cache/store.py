@@ -27,7 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"  # a cache in a folder of this name keeps itself out of git
 
@@ -66,6 +66,13 @@ FILE_COLUMNS = {
     "summarizer": str,
     "terms": str,  # words of its path and its symbols' names: what a search for it would say
     "body": str,  # its summary and its symbols' short summaries, for full-text search
+    "mtime_ns": int,  # with size and inode, the stat the file had when hashed: an equal stat is not read again
+    "inode": int,
+}
+# Named steps from an older schema to the next, in place; a version without one is rebuilt (keeping what
+# was paid for).
+MIGRATIONS = {
+    8: ("stat of every file", "ALTER TABLE files ADD COLUMN mtime_ns INTEGER; ALTER TABLE files ADD COLUMN inode INTEGER;"),
 }
 LEDGER_COLUMNS = {
     "id": int,
@@ -211,6 +218,8 @@ class Store:
             raise CacheError(f"{self.path} is not a Cockpit cache; run again with --rebuild to replace it")
         if tables:
             version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is not None and int(version[0]) != SCHEMA_VERSION:
+                version = (self._migrate(int(version[0])),)
             if version is None or int(version[0]) != SCHEMA_VERSION:
                 # Our own cache from another version: all of it can be rebuilt, except what was paid for.
                 self.db.close()
@@ -254,13 +263,40 @@ class Store:
                                  [[row[i] for i in keep] for row in rows])
         self._kept = {}
 
+    def _migrate(self, version: int) -> int:
+        """Step an older cache forward through MIGRATIONS, each step one transaction; the version reached."""
+        conn = self.db.conn
+        while version in MIGRATIONS and version < SCHEMA_VERSION:
+            _, sql = MIGRATIONS[version]
+            try:
+                conn.executescript(f"BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{version + 1}' "
+                                   f"WHERE key = 'schema' AND value = '{version}'; COMMIT;")
+            except sqlite3.OperationalError:
+                if conn.in_transaction:
+                    conn.rollback()
+                found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if found is None or int(found[0]) == version:
+                    return version  # cannot step (read-only?): rebuilt as an unknown version is
+            version += 1  # stepped by us, or by another process at the same moment
+        return version
+
     # --- reads ---------------------------------------------------------------
 
-    def file_hashes(self) -> dict[str, tuple[str, str]]:
-        """path -> (content hash, summarizer) for every file in the pyramid."""
-        return {
-            row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, hash, summarizer FROM files").fetchall()
-        }
+    def file_states(self) -> dict[str, tuple]:
+        """path -> (content hash, summarizer, size, mtime_ns, inode, lang): what a refresh compares a walk with."""
+        return {row[0]: row[1:] for row in self.db.conn.execute(
+            "SELECT path, hash, summarizer, size, mtime_ns, inode, lang FROM files")}
+
+    def set_stats(self, stats: list[tuple[str, str, int, int | None, int | None]]) -> None:
+        """Keep the new stat of files hashed again and found unchanged: (path, hash, size, mtime_ns, inode)."""
+        if not stats:
+            return
+        with self.db.conn:
+            self.db.conn.executemany("UPDATE files SET size = ?, mtime_ns = ?, inode = ? WHERE path = ? AND hash = ?",
+                                     [(size, mtime, inode, path, h) for path, h, size, mtime, inode in stats])
+
+    def has_node(self, node_id: str) -> bool:
+        return self.db.conn.execute("SELECT 1 FROM nodes WHERE id = ?", [node_id]).fetchone() is not None
 
     def node(self, node_id: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM nodes WHERE id = ?", [node_id]))
@@ -276,12 +312,14 @@ class Store:
                 f"SELECT {columns} FROM nodes WHERE id IN ({','.join('?' * len(batch))})", batch)]
         return found
 
-    def nodes_in_files(self, paths: list[str]) -> list[dict]:
+    def nodes_in_files(self, paths: list[str], terms: bool = True) -> list[dict]:
+        """The symbols of these files, in order; without `terms`, not their search words (long, seldom wanted)."""
         found = []
+        columns = "*" if terms else ", ".join(c for c in NODE_COLUMNS if c != "terms")
         for start in range(0, len(paths), 500):
             batch = paths[start : start + 500]
             found += [_decode(r) for r in self.db.query(
-                f"SELECT * FROM nodes WHERE path IN ({','.join('?' * len(batch))}) "
+                f"SELECT {columns} FROM nodes WHERE path IN ({','.join('?' * len(batch))}) "
                 "AND kind NOT IN ('file', 'dir', 'repo') ORDER BY path, position", batch)]
         return found
 
@@ -433,6 +471,14 @@ class Store:
             self._bump_generation()
 
     def write_skipped(self, skipped: list[tuple[str, str]], under: str = "") -> None:
+        """Replace the list of skipped files (under a directory); nothing is written when it is the same."""
+        if under:
+            stored = self.db.conn.execute("SELECT path, reason FROM skipped WHERE path = ? OR path LIKE ? "
+                                          "ORDER BY path", [under, under + "/%"]).fetchall()
+        else:
+            stored = self.db.conn.execute("SELECT path, reason FROM skipped ORDER BY path").fetchall()
+        if stored == sorted(skipped):
+            return
         with self.db.conn:
             if under:
                 self.db.conn.execute("DELETE FROM skipped WHERE path = ? OR path LIKE ?", [under, under + "/%"])

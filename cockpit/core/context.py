@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import marshal
 import re
 from dataclasses import dataclass, field
 
@@ -354,8 +355,7 @@ def _file_symbols(store: Store, paths: list[str], hashes: dict[str, str]) -> lis
     missing = [p for p in paths if p not in memo or memo[p][0] != hashes.get(p)]
     if missing:
         loaded: dict[str, list[dict]] = {p: [] for p in missing}
-        for node in store.nodes_in_files(missing):
-            node.pop("terms", None)  # what the index needed; the context never shows it
+        for node in store.nodes_in_files(missing, terms=False):  # what the index needed; the context never shows it
             loaded[node["path"]].append(node)
         for path, nodes in loaded.items():
             memo[path] = (hashes.get(path), nodes)
@@ -414,14 +414,23 @@ def _resolve_focus(store: Store, focus: list[str]) -> tuple[list[str], set[str]]
 
 
 _structure_memo: dict[str, tuple[int, list[dict]]] = {}
+STRUCTURE_BLOB = "context/structure"
 
 
 def _structure(store: Store) -> list[dict]:
-    """The repo, directory and file nodes, read once per generation of the cache."""
+    """The repo, directory and file nodes, read once per generation of the cache: in memory between the
+    requests of one process, and as one `marshal` blob in the cache between processes (reading and decoding
+    thousands of rows costs a short command more than the rest of its request)."""
     generation = store.generation()
     key = str(store.path)
     if key not in _structure_memo or _structure_memo[key][0] != generation:
-        _structure_memo[key] = (generation, store.nodes(("repo", "dir", "file")))
+        blob = store.load_blob(STRUCTURE_BLOB, generation)
+        if blob is None:
+            nodes = store.nodes(("repo", "dir", "file"))
+            store.save_blob(STRUCTURE_BLOB, generation, marshal.dumps(nodes))
+        else:
+            nodes = marshal.loads(blob)
+        _structure_memo[key] = (generation, nodes)
     return _structure_memo[key][1]
 
 

@@ -37,7 +37,8 @@ class FileGraph:
     targets: np.ndarray
     sources: np.ndarray
     weights: np.ndarray
-    dangling: np.ndarray  # files that point nowhere
+    dangling: np.ndarray  # the indices of files that point nowhere
+    prior: dict[str, float] | None = None  # PageRank without a task (the same for every request): kept with the graph
 
 
 _memo: dict[str, tuple[int, FileGraph]] = {}
@@ -52,6 +53,7 @@ def file_graph(store: Store) -> FileGraph:
     graph = store.load_blob(BLOB, generation)
     if graph is None:
         graph = build_graph(store)
+        graph.prior = pagerank(graph, None)
         store.save_blob(BLOB, generation, pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL))
     else:
         graph = pickle.loads(graph)
@@ -95,14 +97,16 @@ def build_graph(store: Store) -> FileGraph:
             cols.append(source)
             values.append(weight / total)
     n = len(paths)
-    targets, sources = np.array(rows, dtype=np.int32), np.array(cols, dtype=np.int32)
+    targets, sources = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)  # intp: no conversion per use
     weights = np.array(values, dtype=np.float64)
     out_degree = np.bincount(sources, weights=weights, minlength=n)
-    return FileGraph(paths, targets, sources, weights, out_degree == 0)
+    return FileGraph(paths, targets, sources, weights, np.flatnonzero(out_degree == 0))
 
 
 def pagerank(graph: FileGraph, personalization: dict[str, float] | None, iterations: int = 40) -> dict[str, float]:
     """PageRank, optionally personalised: random jumps land on files in proportion to their seed."""
+    if not personalization and graph.prior is not None:
+        return graph.prior
     import numpy as np
 
     n = len(graph.paths)
