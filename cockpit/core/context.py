@@ -376,6 +376,20 @@ def build_context(store: Store, root: str, task: str, budget: int, focus: list[s
     file_scores, reasons = rank_files(store, task, focus_paths, hits)
     items = _candidates(store, root, task, file_scores, reasons, focus_symbols, hits)
     plan = _Plan(items, root, task, budget, fmt, explain)
+    if plan.ceiling() <= budget:
+        # More than every candidate at its top view: every step fits whatever it costs, so none is counted
+        # (counting each would cost more than the answer); the whole is counted once, and checked.
+        plan.estimated = True
+        plan.fill()
+        text = plan.render()
+        plan.sources.clear()  # the files' texts are in the answer now: not twice in memory while it is counted
+        plan.lines.clear()
+        used = tokens.count(text)
+        if used <= budget:
+            return Context(task, budget, [i for i in items if i.view], text, used, fmt)
+        for item in items:  # the ceiling was wrong (it never was): plan again, counting every step
+            item.view = item.lines_shown = None
+        plan = _Plan(items, root, task, budget, fmt, explain)
     plan.fill()
     text, used = plan.fit()
     return Context(task, budget, [i for i in items if i.view], text, used, fmt)
@@ -575,7 +589,8 @@ class _Plan:
         self.skeleton_used = 0
         self.log: list[tuple[list[tuple[Item, str | None, tuple | None]], int, str]] = []
         self.costs: dict[tuple, int] = {}
-        self.lines: dict[str, list[str]] = {}
+        self.lines: dict[str, list[str]] = {}  # a file's lines, for its symbols and excerpts
+        self.sources: dict[str, str] = {}  # a file's text: one string, not a string a line (a tenth of the memory)
         self.partial_of: list = []
         self.skeleton = [i for i in items if i.node["kind"] == "repo"
                          or (i.node["parent"] == "" and i.node["kind"] in ("dir", "file"))]
@@ -586,6 +601,7 @@ class _Plan:
         self.leads += [(i, "source") for i in leads if i.excerpt and _view_cost(i, "source") <= LEAD_WHOLE_MAX]
         self.heap: list[tuple[float, int, str, str]] = []
         self.ways: dict[str, int] = {}
+        self.estimated = False  # steps cost their estimates (see ceiling), not their exact counts
         for item in items:
             if item.score > UNRELATED:  # what nothing points to comes only with the skeleton
                 self.push(item)
@@ -657,9 +673,31 @@ class _Plan:
 
     # --- exact costs, applying and taking back ---
 
+    def ceiling(self) -> int:
+        """More tokens than the largest answer these candidates can make: every node at the top of its
+        ladder (or, unrelated to the task, at its bottom), each counted apart (a part inside a source shown counts again), with its label, fences,
+        indentation and reasons; from the counts kept in the cache. build_context checks the answer's count,
+        so a ceiling too low costs a second plan, never a budget overrun."""
+        total = tokens.count(self.header) + 4
+        for item in self.items:
+            # What nothing points to is shown only at its lowest view (with the skeleton, or on the way to a part).
+            node, top = item.node, item.ladder[-1] if item.score > UNRELATED else item.ladder[0]
+            counted = node["tokens"][LEVELS.index("source" if top == "excerpt" else top)] or 0
+            if top in ("source", "excerpt"):
+                lines = (node["end_line"] or 1) - (node["start_line"] or 1) + 1
+            else:
+                lines = node["outline"].count("\n") + 1 if top == "outline" else 1
+            why = sum(len(r) + 2 for r in item.reasons) + 24 if self.explain else 0
+            escaped = counted // 3 if self.fmt == "json" else 0  # quotes, backslashes, newlines as \\n
+            # Indenting a line lengthens the whitespace run it starts with: a token more at most, as a rule.
+            total += counted + escaped + len(_label(node)) + 2 * lines + 40 + why
+        return total
+
     def cost(self, item: Item, view: str | None, lines: tuple | None) -> int:
         if view is None:
             return 0
+        if self.estimated:
+            return _view_cost(item, view)
         key = (item.node["id"], view, lines)
         if key not in self.costs:
             self.costs[key] = tokens.count(self.block(item, view, lines)) + 1
@@ -778,17 +816,24 @@ class _Plan:
 
     # --- text ---
 
+    def source(self, path: str) -> str:
+        if path not in self.sources:
+            self.sources[path] = read_source(self.root, {"kind": "file", "path": path})
+        return self.sources[path]
+
     def source_lines(self, path: str) -> list[str]:
         if path not in self.lines:
-            self.lines[path] = read_source(self.root, {"kind": "file", "path": path}).split("\n")
+            self.lines[path] = self.source(path).split("\n")
         return self.lines[path]
 
     def text(self, item: Item, view: str, lines: tuple | None) -> str:
         if view == "excerpt":
             return "\n".join(self.source_lines(item.node["path"])[lines[0] - 1:lines[1]])
         if view == "source" and item.node["kind"] not in ("dir", "repo"):  # one read per file, not per symbol
+            if item.node["kind"] == "file":
+                return self.source(item.node["path"])
             lines = self.source_lines(item.node["path"])
-            return "\n".join(lines if item.node["kind"] == "file" else lines[item.node["start_line"] - 1:item.node["end_line"]])
+            return "\n".join(lines[item.node["start_line"] - 1:item.node["end_line"]])
         return view_text(self.root, item.node, view)
 
     def depth(self, item: Item) -> int:
@@ -840,7 +885,11 @@ class _Plan:
 
         for top in children.get(None, []):
             walk(top)
-        return "\n".join(out).rstrip() + "\n"
+        out[-1] = out[-1].rstrip() + "\n"  # the answer ends in one newline (copying the last block, not the whole)
+        while len(out) > 1 and out[-1] == "\n":
+            out.pop()
+            out[-1] = out[-1].rstrip() + "\n"
+        return "\n".join(out)
 
 
 def _json_head(task: str, budget: int) -> str:

@@ -248,7 +248,7 @@ def context(task, budget, focus, fmt, explain, root, cache, quiet):
         except ContextError as exc:
             raise click.BadParameter(str(exc)) from None
         click.echo(result.text, nl=False)
-    _record_served(root, "context", result.text)
+    _record_served(root, "context", result.text, result.used)
 
 
 @main.command()
@@ -274,11 +274,11 @@ def zoom(target, view, root, cache, quiet):
     _record_served(root, "zoom", text)
 
 
-def _record_served(root: str, tool: str, text: str) -> None:
+def _record_served(root: str, tool: str, text: str, used: int | None = None) -> None:
     """Note the answer in the per-user table `cockpit burn` reads (never fails the command)."""
     from cockpit.spend.agents import record_served
 
-    record_served("cli", root, tool, text)
+    record_served("cli", root, tool, text, tokens=used)  # the answer's count when it has one: not counted twice
 
 
 @main.command("mcp")
