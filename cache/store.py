@@ -302,10 +302,11 @@ class Store:
         rows = list(self.db.query("SELECT * FROM nodes WHERE id = ?", [node_id]))
         return _decode(rows[0]) if rows else None
 
-    def nodes_by_id(self, node_ids: list[str], brief: bool = False) -> list[dict]:
-        """The nodes' rows; `brief`: only what a listing shows (BRIEF_COLUMNS), without outlines and docs."""
+    def nodes_by_id(self, node_ids: list[str], brief: bool = False, terms: bool = True) -> list[dict]:
+        """The nodes' rows; `brief`: only what a listing shows (BRIEF_COLUMNS), without outlines and docs;
+        without `terms`, not their search words."""
         found = []
-        columns = BRIEF_COLUMNS if brief else "*"
+        columns = BRIEF_COLUMNS if brief else "*" if terms else ", ".join(c for c in NODE_COLUMNS if c != "terms")
         for start in range(0, len(node_ids), 500):
             batch = node_ids[start : start + 500]
             found += [_decode(r) for r in self.db.query(
@@ -321,6 +322,18 @@ class Store:
             found += [_decode(r) for r in self.db.query(
                 f"SELECT {columns} FROM nodes WHERE path IN ({','.join('?' * len(batch))}) "
                 "AND kind NOT IN ('file', 'dir', 'repo') ORDER BY path, position", batch)]
+        return found
+
+    def symbol_gists(self, paths: list[str]) -> list[dict]:
+        """The symbols of these files, in order, as what ranks them: id, path, kind, name and the 16-word
+        summary (`gist`), decoded by SQLite, not as whole rows."""
+        found = []
+        for start in range(0, len(paths), 500):
+            batch = paths[start : start + 500]
+            found += self.db.query(
+                "SELECT id, path, kind, name, json_extract(summaries, '$[3]') AS gist FROM nodes "
+                f"WHERE path IN ({','.join('?' * len(batch))}) AND kind NOT IN ('file', 'dir', 'repo') "
+                "ORDER BY path, position", batch)
         return found
 
     def load_blob(self, name: str, generation: int) -> bytes | None:

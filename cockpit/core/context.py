@@ -332,15 +332,28 @@ def _symbol_words(node: dict) -> tuple[frozenset, frozenset]:
     words = node.get("_words")
     if words is None:
         name = node["name"]
-        summary = node["summaries"][3] if node["summaries"] else ""
+        summary = _gist(node)
         words = (frozenset(identifier_words(name).lower().split()) | {name.lower()},
                  frozenset(_WORD.findall(summary.lower())))
         node["_words"] = words
     return words
 
 
+def _gist(node: dict) -> str:
+    """A symbol's 16-word summary, from a ranking row (`gist`) or a whole one."""
+    if "gist" in node:
+        return node["gist"] or ""
+    return node["summaries"][3] if len(node["summaries"]) > 3 else ""
+
+
 def _symbol_relevance(node: dict, terms: set[str]) -> float:
     """For a symbol of a top file that the search did not return: how much its name and summary say."""
+    if "_words" not in node and node["name"].isascii():
+        # Every word of a name or summary is a piece of it, lowered: when no term is a piece of either,
+        # no word can match, and the words need not be worked out (most symbols of the top files).
+        name, gist = node["name"].lower(), _gist(node).lower()
+        if not any(t in name or t in gist for t in terms):
+            return 0.0
     name_words, text_words = _symbol_words(node)
     hits = len(terms & name_words - COMMON_NAMES) * 2 + len(terms & text_words) * 0.5
     return min(0.6, hits / max(4, 2 * len(terms)))
@@ -350,12 +363,13 @@ _symbols_memo: dict[str, dict[str, tuple[str, list[dict]]]] = {}
 
 
 def _file_symbols(store: Store, paths: list[str], hashes: dict[str, str]) -> list[dict]:
-    """The symbols of some files, kept in memory per file content hash between requests."""
+    """The symbols of some files as what ranks them (id, path, kind, name, 16-word summary as `gist`), kept
+    in memory per file content hash between requests; the rows of those that rank are read after."""
     memo = _symbols_memo.setdefault(str(store.path), {})
     missing = [p for p in paths if p not in memo or memo[p][0] != hashes.get(p)]
     if missing:
         loaded: dict[str, list[dict]] = {p: [] for p in missing}
-        for node in store.nodes_in_files(missing, terms=False):  # what the index needed; the context never shows it
+        for node in store.symbol_gists(missing):
             loaded[node["path"]].append(node)
         for path, nodes in loaded.items():
             memo[path] = (hashes.get(path), nodes)
@@ -480,6 +494,7 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
     symbols = _file_symbols(store, best_files, hashes) + extra
     where = layout(store)
     seen = set()
+    ranked = []
     for node in symbols:
         if node["id"] in seen or node["kind"] in ("file", "dir", "repo"):
             continue
@@ -487,8 +502,11 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
         hit = hits.get(node["id"])
         relevance = hit.score if hit else _symbol_relevance(node, terms)
         pinned = node["id"] in focus_symbols
-        if relevance <= 0 and not pinned:
-            continue
+        if relevance > 0 or pinned:
+            ranked.append((node, hit, relevance, pinned))
+    rows = {n["id"]: n for n in store.nodes_by_id([n["id"] for n, *_ in ranked if "gist" in n], terms=False)}
+    for node, hit, relevance, pinned in ranked:
+        node = rows.get(node["id"], node)
         why = ["focus"] if pinned else [hit.why if hit else f"name or summary matches task ({relevance:.2f})"]
         file_score = file_scores.get(node["path"], 0.0)
         if node["kind"] in ("variable", "constant"):  # data: cheap to show, seldom what a task changes
