@@ -129,6 +129,7 @@ class CockpitApp(App):
         self.watch_state = "starting" if build or watch else "not watching"
         self.last_change = ""
         self.first_paint: float | None = None
+        self.names = None  # find's NameIndex, built in a worker per generation of the cache
         self.detail_timer = None
         self.polled: tuple[list[dict], BurnSnapshot] | None = None  # the last jobs and burn read
         self.watch_stop = threading.Event()
@@ -226,7 +227,23 @@ class CockpitApp(App):
                 self.query_one(PyramidTree).focus()
                 self.show_detail(node_id)
 
-        self.push_screen(FindScreen(self.cache_path, self.root), go)
+        self.push_screen(FindScreen(self.cache_path, self.root, self.fresh_names), go)
+
+    def fresh_names(self):
+        """The find index, when the one built is of the cache's current generation."""
+        names = self.names
+        return names if names is not None and names.generation == self.generation else None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="names")
+    def build_names(self) -> None:
+        """Find's index of every name, built ahead of `/` (and again when the cache changes)."""
+        from cockpit.core.names import NameIndex
+
+        store = Store(self.cache_path, self.root)
+        try:
+            self.names = NameIndex.load(store)
+        finally:
+            store.close()
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
@@ -255,6 +272,8 @@ class CockpitApp(App):
             self.query_one(PyramidTree).refresh_from_cache()
             self.show_detail(self.selected_id())
             self.update_status()
+            if self.watch_state != "building":  # the build's batches would rebuild it every half second
+                self.build_names()
 
     # --- themes ---------------------------------------------------------------------------
 
@@ -271,8 +290,10 @@ class CockpitApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
-            if command.title not in ("Theme", "Change theme"):  # ours are below, one per theme
+            if command.title not in ("Theme", "Change theme", "Screenshot"):  # ours are below
                 yield command
+        yield SystemCommand("Screenshot", f"Save an SVG of the screen in {self.screenshot_dir()}",
+                            lambda: self.set_timer(0.1, self.save_screen))
         for name in self.themes:
             yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme (remembered)",
                                 lambda name=name: self.set_theme(name))
@@ -288,6 +309,24 @@ class CockpitApp(App):
                             lambda: self.open_job_form(TransfuseForm))
         yield SystemCommand("Rebuild the pyramid", "Run an incremental build now (b)", self.action_rebuild)
         yield SystemCommand("Show keys", "Every key binding (?)", self.action_toggle_keys)
+
+    def screenshot_dir(self) -> Path:
+        """Where screenshots go: the user's downloads folder when there is one (Textual's choice, which
+        fails when it does not exist), else `screenshots/` beside the cache."""
+        import platformdirs
+
+        downloads = Path(platformdirs.user_downloads_dir())
+        return downloads if downloads.is_dir() else self.cache_path.parent / "screenshots"
+
+    def save_screen(self) -> None:
+        folder = self.screenshot_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Screenshot saved: {path}", title="Screenshot", timeout=6)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a background failure reaches the user: no worker closes the app, each failure
