@@ -138,7 +138,7 @@ def main() -> None:
                          f"Aider repo map, {args.budget} tokens, cold"))
         else:
             rows.append(("cold build (map)", {"a": result["a"], "a_mib": result["a_mib"]}, "Aider: not installed"))
-        cold()  # a built cache for the warm rows
+        # The warm rows use the cache the last cold build left.
 
         def context():
             return run(cockpit + ["context", args.task, "--repo", str(repo), "--cache", cache, "--budget",
