@@ -1,4 +1,4 @@
-"""The repository's cache: one SQLite file, written through sqlite-utils.
+"""The repository's cache: one SQLite file (sqlite-utils' conventions, plain `sqlite3` on the hot paths).
 
 Several processes (the app, the MCP server, a headless run) may open it at
 once, so it runs in WAL mode and every write is one transaction.
@@ -33,9 +33,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-import sqlite_utils
-
-SCHEMA_VERSION = 9  # 9: scenario_trials
+SCHEMA_VERSION = 10  # 9: scenario_trials; 10: files' mtime_ns and inode
 APPLICATION_ID = 0x436F636B  # "Cock": marks the file as ours
 CACHE_DIR_NAME = ".cockpit"  # a cache in a folder of this name keeps itself out of git
 
@@ -74,7 +72,11 @@ FILE_COLUMNS = {
     "summarizer": str,
     "terms": str,  # words of its path and its symbols' names: what a search for it would say
     "body": str,  # its summary and its symbols' short summaries, for full-text search
+    "mtime_ns": int,  # with size and inode, the stat the file had when hashed: an equal stat is not read again
+    "inode": int,
 }
+# Named steps from an older schema to the next, in place; a version without one is rebuilt (keeping what
+# was paid for).
 LEDGER_COLUMNS = {
     "id": int,
     "job": str,
@@ -150,8 +152,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS idx_trials_key ON scenario_trials (job, scenar
 CREATE INDEX IF NOT EXISTS idx_trials_scenario ON scenario_trials (scenario, ended_at);
 """
 # version -> (name, SQL that brings a cache of that version to the next): only for changes that add.
+# Each step brings a cache of that version to the next in place, its pyramid kept: (what, its SQL, or a
+# function that writes it, for tables defined further down).
 MIGRATIONS = {
     8: ("scenario trials", lambda: _table_sql("scenario_trials", TRIAL_COLUMNS, "id") + _TRIALS_SCHEMA),
+    9: ("stat of every file", "ALTER TABLE files ADD COLUMN mtime_ns INTEGER; ALTER TABLE files ADD COLUMN inode INTEGER;"),
 }
 # Full-text search over files and over symbols (BM25 via SQLite FTS5), kept in step by triggers.
 _SEARCH_SCHEMA = """
@@ -178,6 +183,46 @@ END;
 """
 
 
+class Database:
+    """The cache's connection, with the few helpers it uses of sqlite-utils' `Database`.
+
+    sqlite-utils (and numpy, which it loads) costs a short command more than its whole answer, so it is
+    loaded only when a caller asks for a table object (`db["name"]`).
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def query(self, sql: str, params=()):
+        """Rows as dicts, as sqlite-utils' `query` gives them."""
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row))
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
+
+    def enable_wal(self) -> None:
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with self.conn:
+                self.conn.execute("PRAGMA journal_mode=wal")
+
+    def __getitem__(self, table: str):
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)[table]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class Store:
     def __init__(self, path: str | Path, root: str, rebuild: bool = False):
         self.path = Path(path)
@@ -192,7 +237,7 @@ class Store:
                 ignore = self.path.parent / ".gitignore"
                 if not ignore.exists():
                     ignore.write_text("*\n")  # keep the cache out of the user's git status
-            self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+            self.db = Database(sqlite3.connect(self.path, check_same_thread=False))
             self._check_and_init()
         except sqlite3.DatabaseError as exc:
             raise CacheError(
@@ -210,14 +255,14 @@ class Store:
             raise CacheError(f"{self.path} is not a Cockpit cache; run again with --rebuild to replace it")
         if tables:
             version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if version is not None and self._migrate(int(version[0])):
-                version = (SCHEMA_VERSION,)
+            if version is not None and int(version[0]) != SCHEMA_VERSION:
+                version = (self._migrate(int(version[0])),)
             if version is None or int(version[0]) != SCHEMA_VERSION:
                 # Our own cache from another version: all of it can be rebuilt, except what was paid for.
                 self.db.close()
                 self._kept = _read_kept(self.path)
                 _unlink(self.path)
-                self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+                self.db = Database(sqlite3.connect(self.path, check_same_thread=False))
                 self._check_and_init()
                 return
         self.db.enable_wal()
@@ -252,52 +297,85 @@ class Store:
         with conn:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('root', ?)", [self.root])
             for table, (columns, rows) in self._kept.items():
-                current = set(self.db[table].columns_dict)
+                current = set(self.db.columns(table))
                 keep = [i for i, c in enumerate(columns) if c in current]
                 names = ", ".join(columns[i] for i in keep)
                 conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(keep))})",
                                  [[row[i] for i in keep] for row in rows])
         self._kept = {}
 
-    def _migrate(self, version: int) -> bool:
-        """Bring a cache of an older version up to this one in place, if named migrations lead there."""
-        steps = range(version, SCHEMA_VERSION)
-        if not steps or any(v not in MIGRATIONS for v in steps):
-            return False
-        sql = "".join(MIGRATIONS[v][1]() for v in steps)
-        self.db.conn.executescript(f"BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{SCHEMA_VERSION}' "
-                                   "WHERE key = 'schema'; COMMIT;")
-        return True
+    def _migrate(self, version: int) -> int:
+        """Step an older cache forward through MIGRATIONS, each step one transaction; the version reached."""
+        conn = self.db.conn
+        while version in MIGRATIONS and version < SCHEMA_VERSION:
+            _, sql = MIGRATIONS[version]
+            sql = sql() if callable(sql) else sql
+            try:
+                conn.executescript(f"BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{version + 1}' "
+                                   f"WHERE key = 'schema' AND value = '{version}'; COMMIT;")
+            except sqlite3.OperationalError:
+                if conn.in_transaction:
+                    conn.rollback()
+                found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if found is None or int(found[0]) == version:
+                    return version  # cannot step (read-only?): rebuilt as an unknown version is
+            version += 1  # stepped by us, or by another process at the same moment
+        return version
 
     # --- reads ---------------------------------------------------------------
 
-    def file_hashes(self) -> dict[str, tuple[str, str]]:
-        """path -> (content hash, summarizer) for every file in the pyramid."""
-        return {
-            row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, hash, summarizer FROM files").fetchall()
-        }
+    def file_states(self) -> dict[str, tuple]:
+        """path -> (content hash, summarizer, size, mtime_ns, inode, lang): what a refresh compares a walk with."""
+        return {row[0]: row[1:] for row in self.db.conn.execute(
+            "SELECT path, hash, summarizer, size, mtime_ns, inode, lang FROM files")}
+
+    def set_stats(self, stats: list[tuple[str, str, int, int | None, int | None]]) -> None:
+        """Keep the new stat of files hashed again and found unchanged: (path, hash, size, mtime_ns, inode)."""
+        if not stats:
+            return
+        with self.db.conn:
+            self.db.conn.executemany("UPDATE files SET size = ?, mtime_ns = ?, inode = ? WHERE path = ? AND hash = ?",
+                                     [(size, mtime, inode, path, h) for path, h, size, mtime, inode in stats])
+
+    def has_node(self, node_id: str) -> bool:
+        return self.db.conn.execute("SELECT 1 FROM nodes WHERE id = ?", [node_id]).fetchone() is not None
 
     def node(self, node_id: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM nodes WHERE id = ?", [node_id]))
         return _decode(rows[0]) if rows else None
 
-    def nodes_by_id(self, node_ids: list[str], brief: bool = False) -> list[dict]:
-        """The nodes' rows; `brief`: only what a listing shows (BRIEF_COLUMNS), without outlines and docs."""
+    def nodes_by_id(self, node_ids: list[str], brief: bool = False, terms: bool = True) -> list[dict]:
+        """The nodes' rows; `brief`: only what a listing shows (BRIEF_COLUMNS), without outlines and docs;
+        without `terms`, not their search words."""
         found = []
-        columns = BRIEF_COLUMNS if brief else "*"
+        columns = BRIEF_COLUMNS if brief else "*" if terms else ", ".join(c for c in NODE_COLUMNS if c != "terms")
         for start in range(0, len(node_ids), 500):
             batch = node_ids[start : start + 500]
             found += [_decode(r) for r in self.db.query(
                 f"SELECT {columns} FROM nodes WHERE id IN ({','.join('?' * len(batch))})", batch)]
         return found
 
-    def nodes_in_files(self, paths: list[str]) -> list[dict]:
+    def nodes_in_files(self, paths: list[str], terms: bool = True) -> list[dict]:
+        """The symbols of these files, in order; without `terms`, not their search words (long, seldom wanted)."""
         found = []
+        columns = "*" if terms else ", ".join(c for c in NODE_COLUMNS if c != "terms")
         for start in range(0, len(paths), 500):
             batch = paths[start : start + 500]
             found += [_decode(r) for r in self.db.query(
-                f"SELECT * FROM nodes WHERE path IN ({','.join('?' * len(batch))}) "
+                f"SELECT {columns} FROM nodes WHERE path IN ({','.join('?' * len(batch))}) "
                 "AND kind NOT IN ('file', 'dir', 'repo') ORDER BY path, position", batch)]
+        return found
+
+    def symbol_gists(self, paths: list[str]) -> list[dict]:
+        """The symbols of these files, in order, as what ranks them: id, path, kind, name and the 16-word
+        summary (`gist`), decoded by SQLite, not as whole rows."""
+        found = []
+        for start in range(0, len(paths), 500):
+            batch = paths[start : start + 500]
+            found += self.db.query(
+                "SELECT id, path, kind, name, json_extract(summaries, '$[3]') AS gist FROM nodes "
+                f"WHERE path IN ({','.join('?' * len(batch))}) AND kind NOT IN ('file', 'dir', 'repo') "
+                "ORDER BY path, position", batch)
         return found
 
     def load_blob(self, name: str, generation: int) -> bytes | None:
@@ -448,14 +526,20 @@ class Store:
             self._bump_generation()
 
     def write_skipped(self, skipped: list[tuple[str, str]], under: str = "") -> None:
+        """Replace the list of skipped files (under a directory); nothing is written when it is the same."""
+        if under:
+            stored = self.db.conn.execute("SELECT path, reason FROM skipped WHERE path = ? OR path LIKE ? "
+                                          "ORDER BY path", [under, under + "/%"]).fetchall()
+        else:
+            stored = self.db.conn.execute("SELECT path, reason FROM skipped ORDER BY path").fetchall()
+        if stored == sorted(skipped):
+            return
         with self.db.conn:
             if under:
                 self.db.conn.execute("DELETE FROM skipped WHERE path = ? OR path LIKE ?", [under, under + "/%"])
             else:
                 self.db.conn.execute("DELETE FROM skipped")
-            self.db["skipped"].insert_all(
-                [{"path": p, "reason": r} for p, r in skipped], pk="path", replace=True, batch_size=500
-            )
+            self.db.conn.executemany("INSERT OR REPLACE INTO skipped (path, reason) VALUES (?, ?)", skipped)
 
     # --- LLM summaries and the ledger -----------------------------------------
 

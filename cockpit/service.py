@@ -17,13 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cache.store import Store
 from cockpit.core.config import Config
-from cockpit.core.pyramid import BuildStats, build
 from cockpit import paths
 from cockpit.paths import default_cache_path
+
+if TYPE_CHECKING:
+    from cockpit.core.pyramid import BuildStats
 
 try:
     import fcntl
@@ -76,6 +78,8 @@ def refresh(root: str, store: Store, config: Config, progress: Progress | None =
             workers: int | None = None, max_file_size: int | None = None, exclude: tuple[str, ...] = (),
             job: Job | None = None) -> BuildStats:
     """Bring the pyramid up to date (only what changed is rebuilt); `progress(done, total)` as it goes."""
+    from cockpit.core.pyramid import build  # the parsers load only for a refresh
+
     def report(done: int, total: int, *done_and_total_bytes: int) -> None:
         if progress:
             progress(done, total, *done_and_total_bytes)

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cache.process import process_alive
 from cache.store import Store
 from summarizers import models, prompts, tokens
+from summarizers.prompts import DEFAULT_CONCURRENCY, DEFAULT_MODEL  # noqa: F401 (re-exported)
 from summarizers.usage import usage_fields
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ class CallLedger(Protocol):
 
     def settle_interrupted(self) -> int: ...
 
-DEFAULT_MODEL = "claude-haiku-4-5"
-DEFAULT_CONCURRENCY = 8
 CHUNK_TOKENS = 4000  # code per file request: keeps a request to a few thousand tokens
 BLOCK_TOKENS = 2000  # one block at most: the head of a huge function says what it is
 MAX_NODES = 32  # nodes per request, which bounds the answer's length (about 7k tokens)

@@ -14,6 +14,10 @@ import hashlib
 import html
 import json
 
+# The model and the calls in flight when nothing says otherwise (here, so that a command line can show them
+# without loading the LLM client).
+DEFAULT_MODEL = "claude-haiku-4-5"
+DEFAULT_CONCURRENCY = 8
 PROMPT_VERSION = "1"  # bump for changes the fingerprint below cannot see (e.g. how blocks are built)
 BUDGETS = (2, 4, 8, 16, 32, 64)
 REPO_ID = "."  # the repo node's id is "" in the cache: it needs a name in a prompt

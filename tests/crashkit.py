@@ -19,11 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cache.store import FILE_COLUMNS
+
 # What a cache holds that must be the same after any recovery as after a fresh build.
 # (`created_at` of an LLM answer and the ledger differ by nature; the ledger is checked apart.)
 COMPARED = {
     "nodes": "SELECT * FROM nodes ORDER BY id",
-    "files": "SELECT * FROM files ORDER BY path",
+    # A file's stat (mtime, inode) is what one walk saw, not what it holds: a copy of the tree has others.
+    "files": f"SELECT {', '.join(c for c in FILE_COLUMNS if c not in ('mtime_ns', 'inode'))} FROM files ORDER BY path",
     "skipped": "SELECT * FROM skipped ORDER BY path",
     "llm_summaries": "SELECT id, input_hash, model, prompt, summaries FROM llm_summaries ORDER BY id, input_hash",
 }

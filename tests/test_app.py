@@ -206,6 +206,31 @@ async def test_theme_switches_by_key_and_palette_and_is_remembered(built_repo, t
         assert again.theme == "cockpit-high-contrast"
 
 
+async def test_the_theme_key_says_which_theme_is_on(built_repo):
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        name = next(n for n, t in app.themes.items() if t.name == app.theme)
+        assert any(f"Theme: {name}" in str(n.message) for n in app._notifications)
+
+
+async def test_the_palette_screenshot_is_saved_and_its_path_said(built_repo, monkeypatch, tmp_path):
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_downloads_dir", lambda: str(tmp_path / "no-such-downloads"))
+    app = make_app(built_repo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert [c for c in app.get_system_commands(app.screen) if c.title == "Screenshot"]
+        app.save_screen()
+        await pilot.pause()
+        saved = list((app.cache_path.parent / "screenshots").glob("*.svg"))
+        assert len(saved) == 1 and saved[0].read_text().startswith("<svg")
+        assert any(str(saved[0]) in str(n.message) for n in app._notifications)
+
+
 async def test_config_theme_wins_over_the_remembered_one(built_repo):
     (built_repo / "cockpit.toml").write_text('theme = "light"\n')
     app = make_app(built_repo)

@@ -252,3 +252,24 @@ def test_search_finds_the_functions_that_take_a_parameter(tmp_path):
     build(str(root), store, workers=1)
     hits = search(store, "sort_keys", 5)
     assert hits[0]["id"] == "codec/encoder.py::dumps" and "parameter" in hits[0]["why"]
+
+
+@pytest.mark.parametrize("fmt,explain", [("md", False), ("md", True), ("json", False)])
+def test_a_budget_past_the_whole_repository_costs_what_the_whole_repository_does(bigger_repo, monkeypatch, fmt,
+                                                                                 explain):
+    from cockpit.core import context
+
+    root, store = bigger_repo
+    task = "refresh the session when the cookie expires"
+    whole = build_context(store, str(root), task, 10_000_000, fmt=fmt, explain=explain)
+    assert whole.used == tokens.count(whole.text) < 200_000
+    counted = []
+    real_count = tokens.count
+    monkeypatch.setattr(context.tokens, "count", lambda text: counted.append(text) or real_count(text))
+    again = build_context(store, str(root), task, 10_000_000, fmt=fmt, explain=explain)
+    assert again.text == whole.text
+    assert len(counted) <= 3  # the header, the ceiling's header, the answer: no step is counted
+    # The same answer as planning step by step with exact counts, as any budget below the ceiling does.
+    monkeypatch.setattr(context._Plan, "ceiling", lambda self: float("inf"))
+    exact = build_context(store, str(root), task, 10_000_000, fmt=fmt, explain=explain)
+    assert exact.text == whole.text and exact.used == whole.used

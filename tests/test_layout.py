@@ -146,3 +146,34 @@ assert "textual" not in sys.modules
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_short_commands_load_only_what_they_use(tmp_path):
+    """`cockpit` itself loads no numerical, UI, LLM or MCP stack; `context` adds only what it needs."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "mod.py").write_text('"""A module."""\n\ndef f():\n    return 1\n')
+    heavy = ["scipy", "numpy", "textual", "anthropic", "mcp", "sqlite_utils", "tree_sitter", "tiktoken", "rich"]
+    script = f"""
+import sys
+import cockpit.faces.cli
+print(sorted(m for m in {heavy!r} if m in sys.modules))
+from click.testing import CliRunner
+from cockpit.faces.cli import main
+root = {str(tmp_path / "repo")!r}
+assert CliRunner().invoke(main, ["summarize", root, "-q"]).exit_code == 0
+for name in {heavy!r}:
+    sys.modules.pop(name, None)
+result = CliRunner().invoke(main, ["context", "the module", "--repo", root, "-q"])
+assert result.exit_code == 0, result.output
+print(sorted(m for m in ["scipy", "textual", "anthropic", "mcp", "sqlite_utils"] if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_the_command_line_offers_the_pyramid_s_levels():
+    from cockpit.core.pyramid import LEVELS
+    from cockpit.faces import cli
+
+    assert cli.LEVELS == LEVELS

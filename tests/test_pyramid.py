@@ -82,6 +82,85 @@ def test_touch_without_change_costs_nothing(sample_repo, tmp_path):
     assert build(str(sample_repo), store, workers=1).files_parsed == 0
 
 
+def _age(repo, seconds=3600):
+    """Every file's mtime an hour back: older than a refresh's racy window, so its stat is trusted."""
+    import os
+    import time
+
+    for path in repo.rglob("*"):
+        if path.is_file():
+            os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def _count_hashes(monkeypatch) -> list[str]:
+    from cockpit.core import scan
+
+    hashed = []
+    real = scan.content_hash
+
+    def counting(data: bytes) -> str:
+        hashed.append(data)
+        return real(data)
+
+    monkeypatch.setattr(scan, "content_hash", counting)
+    return hashed
+
+
+def test_an_unchanged_rerun_reads_and_hashes_no_file(sample_repo, tmp_path, monkeypatch):
+    _age(sample_repo)
+    store = open_store(sample_repo, tmp_path)
+    build(str(sample_repo), store, workers=1)
+    generation = store.generation()
+    hashed = _count_hashes(monkeypatch)
+    again = build(str(sample_repo), store, workers=1)
+    assert hashed == [] and again.files_parsed == 0 and again.files_total == 5
+    assert store.generation() == generation  # nothing written either
+    # Proof that an equal stat is not read: new bytes of the same size, the stat put back, go unseen.
+    path = sample_repo / "weather" / "cache.py"
+    st = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"A tiny cache", b"A small cach"))
+    import os
+
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert build(str(sample_repo), store, workers=1).files_parsed == 0 and hashed == []
+
+
+def test_a_moved_stat_is_hashed_once_and_the_hash_decides(sample_repo, tmp_path, monkeypatch):
+    import os
+
+    _age(sample_repo)
+    store = open_store(sample_repo, tmp_path)
+    build(str(sample_repo), store, workers=1)
+    hashed = _count_hashes(monkeypatch)
+    path = sample_repo / "weather" / "cache.py"
+    os.utime(path, (path.stat().st_atime - 60, path.stat().st_mtime - 60))  # touched: same bytes, new mtime
+    stats = build(str(sample_repo), store, workers=1)
+    assert len(hashed) == 1 and stats.files_parsed == 0 and stats.dirs_summarized == 0
+    assert build(str(sample_repo), store, workers=1).files_parsed == 0 and len(hashed) == 1  # its new stat was kept
+    path.write_text(path.read_text().replace("A tiny cache", "A small cache"))  # a real edit, just now
+    assert build(str(sample_repo), store, workers=1).parsed_paths == ["weather/cache.py"] and len(hashed) == 2
+    # Written within the racy window, its stat is not trusted yet: the next refresh hashes it again.
+    assert build(str(sample_repo), store, workers=1).files_parsed == 0 and len(hashed) == 3
+
+
+def test_a_cache_of_the_previous_schema_gains_the_stat_columns_in_place(sample_repo, tmp_path):
+    import sqlite3
+
+    store = open_store(sample_repo, tmp_path)
+    build(str(sample_repo), store, workers=1)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "cache.sqlite")
+    with conn:
+        conn.execute("ALTER TABLE files DROP COLUMN mtime_ns")  # what a cache of schema 9 looks like
+        conn.execute("ALTER TABLE files DROP COLUMN inode")
+        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema'")
+    conn.close()
+    store = open_store(sample_repo, tmp_path)
+    assert store.db.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "10"
+    assert store.db.conn.execute("SELECT count(*) FROM files WHERE mtime_ns IS NULL").fetchone()[0] == 5
+    assert build(str(sample_repo), store, workers=1).files_parsed == 0  # migrated, not rebuilt
+
+
 def test_deleted_files_and_emptied_directories_leave_the_pyramid(sample_repo, tmp_path):
     store = open_store(sample_repo, tmp_path)
     build(str(sample_repo), store, workers=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import marshal
 import re
 from dataclasses import dataclass, field
 
@@ -331,15 +332,28 @@ def _symbol_words(node: dict) -> tuple[frozenset, frozenset]:
     words = node.get("_words")
     if words is None:
         name = node["name"]
-        summary = node["summaries"][3] if node["summaries"] else ""
+        summary = _gist(node)
         words = (frozenset(identifier_words(name).lower().split()) | {name.lower()},
                  frozenset(_WORD.findall(summary.lower())))
         node["_words"] = words
     return words
 
 
+def _gist(node: dict) -> str:
+    """A symbol's 16-word summary, from a ranking row (`gist`) or a whole one."""
+    if "gist" in node:
+        return node["gist"] or ""
+    return node["summaries"][3] if len(node["summaries"]) > 3 else ""
+
+
 def _symbol_relevance(node: dict, terms: set[str]) -> float:
     """For a symbol of a top file that the search did not return: how much its name and summary say."""
+    if "_words" not in node and node["name"].isascii():
+        # Every word of a name or summary is a piece of it, lowered: when no term is a piece of either,
+        # no word can match, and the words need not be worked out (most symbols of the top files).
+        name, gist = node["name"].lower(), _gist(node).lower()
+        if not any(t in name or t in gist for t in terms):
+            return 0.0
     name_words, text_words = _symbol_words(node)
     hits = len(terms & name_words - COMMON_NAMES) * 2 + len(terms & text_words) * 0.5
     return min(0.6, hits / max(4, 2 * len(terms)))
@@ -349,13 +363,13 @@ _symbols_memo: dict[str, dict[str, tuple[str, list[dict]]]] = {}
 
 
 def _file_symbols(store: Store, paths: list[str], hashes: dict[str, str]) -> list[dict]:
-    """The symbols of some files, kept in memory per file content hash between requests."""
+    """The symbols of some files as what ranks them (id, path, kind, name, 16-word summary as `gist`), kept
+    in memory per file content hash between requests; the rows of those that rank are read after."""
     memo = _symbols_memo.setdefault(str(store.path), {})
     missing = [p for p in paths if p not in memo or memo[p][0] != hashes.get(p)]
     if missing:
         loaded: dict[str, list[dict]] = {p: [] for p in missing}
-        for node in store.nodes_in_files(missing):
-            node.pop("terms", None)  # what the index needed; the context never shows it
+        for node in store.symbol_gists(missing):
             loaded[node["path"]].append(node)
         for path, nodes in loaded.items():
             memo[path] = (hashes.get(path), nodes)
@@ -376,6 +390,20 @@ def build_context(store: Store, root: str, task: str, budget: int, focus: list[s
     file_scores, reasons = rank_files(store, task, focus_paths, hits)
     items = _candidates(store, root, task, file_scores, reasons, focus_symbols, hits)
     plan = _Plan(items, root, task, budget, fmt, explain)
+    if plan.ceiling() <= budget:
+        # More than every candidate at its top view: every step fits whatever it costs, so none is counted
+        # (counting each would cost more than the answer); the whole is counted once, and checked.
+        plan.estimated = True
+        plan.fill()
+        text = plan.render()
+        plan.sources.clear()  # the files' texts are in the answer now: not twice in memory while it is counted
+        plan.lines.clear()
+        used = tokens.count(text)
+        if used <= budget:
+            return Context(task, budget, [i for i in items if i.view], text, used, fmt)
+        for item in items:  # the ceiling was wrong (it never was): plan again, counting every step
+            item.view = item.lines_shown = None
+        plan = _Plan(items, root, task, budget, fmt, explain)
     plan.fill()
     text, used = plan.fit()
     return Context(task, budget, [i for i in items if i.view], text, used, fmt)
@@ -414,14 +442,23 @@ def _resolve_focus(store: Store, focus: list[str]) -> tuple[list[str], set[str]]
 
 
 _structure_memo: dict[str, tuple[int, list[dict]]] = {}
+STRUCTURE_BLOB = "context/structure"
 
 
 def _structure(store: Store) -> list[dict]:
-    """The repo, directory and file nodes, read once per generation of the cache."""
+    """The repo, directory and file nodes, read once per generation of the cache: in memory between the
+    requests of one process, and as one `marshal` blob in the cache between processes (reading and decoding
+    thousands of rows costs a short command more than the rest of its request)."""
     generation = store.generation()
     key = str(store.path)
     if key not in _structure_memo or _structure_memo[key][0] != generation:
-        _structure_memo[key] = (generation, store.nodes(("repo", "dir", "file")))
+        blob = store.load_blob(STRUCTURE_BLOB, generation)
+        if blob is None:
+            nodes = store.nodes(("repo", "dir", "file"))
+            store.save_blob(STRUCTURE_BLOB, generation, marshal.dumps(nodes))
+        else:
+            nodes = marshal.loads(blob)
+        _structure_memo[key] = (generation, nodes)
     return _structure_memo[key][1]
 
 
@@ -457,6 +494,7 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
     symbols = _file_symbols(store, best_files, hashes) + extra
     where = layout(store)
     seen = set()
+    ranked = []
     for node in symbols:
         if node["id"] in seen or node["kind"] in ("file", "dir", "repo"):
             continue
@@ -464,8 +502,11 @@ def _candidates(store, root, task, file_scores, reasons, focus_symbols, hits) ->
         hit = hits.get(node["id"])
         relevance = hit.score if hit else _symbol_relevance(node, terms)
         pinned = node["id"] in focus_symbols
-        if relevance <= 0 and not pinned:
-            continue
+        if relevance > 0 or pinned:
+            ranked.append((node, hit, relevance, pinned))
+    rows = {n["id"]: n for n in store.nodes_by_id([n["id"] for n, *_ in ranked if "gist" in n], terms=False)}
+    for node, hit, relevance, pinned in ranked:
+        node = rows.get(node["id"], node)
         why = ["focus"] if pinned else [hit.why if hit else f"name or summary matches task ({relevance:.2f})"]
         file_score = file_scores.get(node["path"], 0.0)
         if node["kind"] in ("variable", "constant"):  # data: cheap to show, seldom what a task changes
@@ -566,7 +607,8 @@ class _Plan:
         self.skeleton_used = 0
         self.log: list[tuple[list[tuple[Item, str | None, tuple | None]], int, str]] = []
         self.costs: dict[tuple, int] = {}
-        self.lines: dict[str, list[str]] = {}
+        self.lines: dict[str, list[str]] = {}  # a file's lines, for its symbols and excerpts
+        self.sources: dict[str, str] = {}  # a file's text: one string, not a string a line (a tenth of the memory)
         self.partial_of: list = []
         self.skeleton = [i for i in items if i.node["kind"] == "repo"
                          or (i.node["parent"] == "" and i.node["kind"] in ("dir", "file"))]
@@ -577,6 +619,7 @@ class _Plan:
         self.leads += [(i, "source") for i in leads if i.excerpt and _view_cost(i, "source") <= LEAD_WHOLE_MAX]
         self.heap: list[tuple[float, int, str, str]] = []
         self.ways: dict[str, int] = {}
+        self.estimated = False  # steps cost their estimates (see ceiling), not their exact counts
         for item in items:
             if item.score > UNRELATED:  # what nothing points to comes only with the skeleton
                 self.push(item)
@@ -648,9 +691,31 @@ class _Plan:
 
     # --- exact costs, applying and taking back ---
 
+    def ceiling(self) -> int:
+        """More tokens than the largest answer these candidates can make: every node at the top of its
+        ladder (or, unrelated to the task, at its bottom), each counted apart (a part inside a source shown counts again), with its label, fences,
+        indentation and reasons; from the counts kept in the cache. build_context checks the answer's count,
+        so a ceiling too low costs a second plan, never a budget overrun."""
+        total = tokens.count(self.header) + 4
+        for item in self.items:
+            # What nothing points to is shown only at its lowest view (with the skeleton, or on the way to a part).
+            node, top = item.node, item.ladder[-1] if item.score > UNRELATED else item.ladder[0]
+            counted = node["tokens"][LEVELS.index("source" if top == "excerpt" else top)] or 0
+            if top in ("source", "excerpt"):
+                lines = (node["end_line"] or 1) - (node["start_line"] or 1) + 1
+            else:
+                lines = node["outline"].count("\n") + 1 if top == "outline" else 1
+            why = sum(len(r) + 2 for r in item.reasons) + 24 if self.explain else 0
+            escaped = counted // 3 if self.fmt == "json" else 0  # quotes, backslashes, newlines as \\n
+            # Indenting a line lengthens the whitespace run it starts with: a token more at most, as a rule.
+            total += counted + escaped + len(_label(node)) + 2 * lines + 40 + why
+        return total
+
     def cost(self, item: Item, view: str | None, lines: tuple | None) -> int:
         if view is None:
             return 0
+        if self.estimated:
+            return _view_cost(item, view)
         key = (item.node["id"], view, lines)
         if key not in self.costs:
             self.costs[key] = tokens.count(self.block(item, view, lines)) + 1
@@ -769,17 +834,24 @@ class _Plan:
 
     # --- text ---
 
+    def source(self, path: str) -> str:
+        if path not in self.sources:
+            self.sources[path] = read_source(self.root, {"kind": "file", "path": path})
+        return self.sources[path]
+
     def source_lines(self, path: str) -> list[str]:
         if path not in self.lines:
-            self.lines[path] = read_source(self.root, {"kind": "file", "path": path}).split("\n")
+            self.lines[path] = self.source(path).split("\n")
         return self.lines[path]
 
     def text(self, item: Item, view: str, lines: tuple | None) -> str:
         if view == "excerpt":
             return "\n".join(self.source_lines(item.node["path"])[lines[0] - 1:lines[1]])
         if view == "source" and item.node["kind"] not in ("dir", "repo"):  # one read per file, not per symbol
+            if item.node["kind"] == "file":
+                return self.source(item.node["path"])
             lines = self.source_lines(item.node["path"])
-            return "\n".join(lines if item.node["kind"] == "file" else lines[item.node["start_line"] - 1:item.node["end_line"]])
+            return "\n".join(lines[item.node["start_line"] - 1:item.node["end_line"]])
         return view_text(self.root, item.node, view)
 
     def depth(self, item: Item) -> int:
@@ -831,7 +903,11 @@ class _Plan:
 
         for top in children.get(None, []):
             walk(top)
-        return "\n".join(out).rstrip() + "\n"
+        out[-1] = out[-1].rstrip() + "\n"  # the answer ends in one newline (copying the last block, not the whole)
+        while len(out) > 1 and out[-1] == "\n":
+            out.pop()
+            out[-1] = out[-1].rstrip() + "\n"
+        return "\n".join(out)
 
 
 def _json_head(task: str, budget: int) -> str:

@@ -7,7 +7,9 @@ built and read from the cache after that.
 
 Building is incremental: a file is re-outlined only when its content hash
 changes, and a directory is re-summarized only when the hash of its children
-(a Merkle hash) changes, so one edit costs one file and its ancestors.
+(a Merkle hash) changes, so one edit costs one file and its ancestors. A file
+whose stat is the one recorded when it was last hashed is not even read (see
+`cockpit.core.scan`): a re-run of an unchanged tree hashes nothing.
 """
 
 from __future__ import annotations
@@ -348,23 +350,51 @@ def merkle_hash(children: list[dict]) -> str:
 Progress = Callable[..., None]  # (files done, files, bytes done, bytes)
 
 
-def _build_one(job: tuple[str, str, str | None, int]) -> tuple[EncodedFile | None, int]:
+def _build_one(job: tuple[str, str, str | None, int, int | None, int | None]) -> tuple[EncodedFile | None, int]:
     """A file built, and its size (what progress counts)."""
-    root, path, lang, size = job
+    root, path, lang, size, mtime_ns, inode = job
     try:
         with open(os.path.join(root, path), "rb") as fh:
             data = fh.read()
     except OSError:
         return None, size  # gone since the scan: the next build removes it
-    return encode_file(*build_file(path, data, lang)), size
+    file_row, nodes = build_file(path, data, lang)
+    file_row.update(mtime_ns=mtime_ns, inode=inode)  # the stat the scan took before reading: a later edit moves it
+    return encode_file(file_row, nodes), size
 
 
-def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Progress | None):
+# A file written less than this long before the walk may be written again within the same clock tick,
+# leaving its stat as it was: its stat is not trusted (not kept), so the next refresh hashes it again.
+RACY_NS = 2_000_000_000
+
+
+def _trusted_stat(entry: FileEntry, walked_ns: int) -> tuple[int | None, int | None]:
+    if entry.mtime_ns is None or entry.mtime_ns >= walked_ns - RACY_NS:
+        return None, None
+    return entry.mtime_ns, entry.inode
+
+
+def _settle_stats(store: Store, files: list[FileEntry], known: dict[str, tuple], walked_ns: int) -> None:
+    """Keep the stat of files that were hashed again (their stat moved) and found unchanged."""
+    moved = []
+    for f in files:
+        seen = known.get(f.path)
+        if f.hashed and seen and seen[:2] == (f.hash, SUMMARIZER):
+            mtime_ns, inode = _trusted_stat(f, walked_ns)
+            if (f.size, mtime_ns, inode) != seen[2:5]:
+                moved.append((f.path, f.hash, f.size, mtime_ns, inode))
+    store.set_stats(moved)
+
+
+def _build_files(root: str, entries: list[FileEntry], workers: int, progress: Progress | None,
+                 walked_ns: int | None = None):
     """Outline and summarize files, on every core when there are enough of them. Progress is reported
     as (files done, files, bytes done, bytes): time goes with bytes, so an estimate of what is left
     should too (the largest files come first)."""
     # Largest first: no big file is left running alone on one core at the end.
-    jobs = [(root, e.path, e.lang, e.size) for e in sorted(entries, key=lambda e: (-e.size, e.path))]
+    walked_ns = time.time_ns() if walked_ns is None else walked_ns
+    jobs = [(root, e.path, e.lang, e.size, *_trusted_stat(e, walked_ns))
+            for e in sorted(entries, key=lambda e: (-e.size, e.path))]
     total, total_bytes = len(jobs), sum(job[3] for job in jobs)
     done_bytes = 0
     if progress:
@@ -409,13 +439,18 @@ def build(root: str, store: Store, subpath: str = "", workers: int | None = None
     """Bring the cached pyramid of `root` (or of `subpath` in it) up to date with the tree."""
     started = time.perf_counter()
     subpath = subpath.strip("/")
-    scanned = scan(root, max_file_bytes, subpath, exclude, include_compiled)
-    known = store.file_hashes()
+    walked_ns = time.time_ns()
+    known = store.file_states()
+    by_stat = {path: (size, mtime_ns, inode, h, lang) for path, (h, _, size, mtime_ns, inode, lang) in known.items()
+               if mtime_ns is not None}
+    scanned = scan(root, max_file_bytes, subpath, exclude, include_compiled, known=by_stat)
     under = (lambda p: p == subpath or p.startswith(subpath + "/")) if subpath else (lambda p: True)
     present = {f.path for f in scanned.files}
     removed = [p for p in known if under(p) and p not in present]
-    changed = [f for f in scanned.files if known.get(f.path) != (f.hash, SUMMARIZER)]
-    stats = _apply(root, store, scanned, changed, removed, workers or default_workers(), progress, subpath)
+    changed = [f for f in scanned.files if known.get(f.path, ())[:2] != (f.hash, SUMMARIZER)]
+    _settle_stats(store, scanned.files, known, walked_ns)
+    stats = _apply(root, store, scanned, changed, removed, workers or default_workers(), progress, subpath,
+                   walked_ns)
     stats.files_total = len(scanned.files)
     stats.seconds = time.perf_counter() - started
     return stats
@@ -425,7 +460,8 @@ def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int 
                  exclude: tuple[str, ...] = (), include_compiled: bool = False) -> BuildStats:
     """Refresh named files (changed, created or deleted) without walking the whole tree."""
     started = time.perf_counter()
-    known = store.file_hashes()
+    walked_ns = time.time_ns()
+    known = store.file_states()
     scanned = ScanResult(root=os.path.realpath(root))
     removed = []
     for path in paths:
@@ -434,17 +470,18 @@ def update_paths(root: str, store: Store, paths: list[str], max_file_bytes: int 
             scanned.files.extend(one.files)
         elif path in known:
             removed.append(path)
-    changed = [f for f in scanned.files if known.get(f.path) != (f.hash, SUMMARIZER)]
-    stats = _apply(root, store, None, changed, removed, 1, None, "")
+    changed = [f for f in scanned.files if known.get(f.path, ())[:2] != (f.hash, SUMMARIZER)]
+    _settle_stats(store, scanned.files, known, walked_ns)
+    stats = _apply(root, store, None, changed, removed, 1, None, "", walked_ns)
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -> BuildStats:
+def _apply(root, store, scanned, changed, removed, workers, progress, subpath, walked_ns=None) -> BuildStats:
     stats = BuildStats(files_parsed=len(changed), files_removed=len(removed),
                        skipped=len(scanned.skipped) if scanned else 0, parsed_paths=[f.path for f in changed])
     batch: list[EncodedFile] = []
-    for built in _build_files(root, changed, workers, progress):
+    for built in _build_files(root, changed, workers, progress, walked_ns):
         if built is not None:
             batch.append(built)
         if len(batch) >= WRITE_BATCH:
@@ -455,6 +492,16 @@ def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -
         store.remove_files(removed)
     # Every batch marked the directories above its files dirty in its own transaction; the directories are
     # rebuilt from those marks (this run's and any a killed run left), read and cleared in one transaction.
+    # Nothing marked and a root in place (an unchanged tree): no write transaction at all. A mark made after
+    # this look is one made after this refresh, which its own refresh settles.
+    if changed or removed or store.dirty_dirs() or not store.has_node(""):
+        _settle_dirs(store, root, stats)
+    if scanned is not None:
+        store.write_skipped(scanned.skipped, subpath)
+    return stats
+
+
+def _settle_dirs(store: Store, root: str, stats: BuildStats) -> None:
     with store.exclusive():
         dirty = store.dirty_dirs()
         if dirty or store.node("") is None:
@@ -462,9 +509,6 @@ def _apply(root, store, scanned, changed, removed, workers, progress, subpath) -
             store.write_dirs(dir_nodes, emptied, dirty)
             stats.dirs_summarized = len(dir_nodes)
             stats.nodes_written += len(dir_nodes)
-    if scanned is not None:
-        store.write_skipped(scanned.skipped, subpath)
-    return stats
 
 
 def _refresh_dirs(store: Store, root: str, marked: set[str]):

@@ -4,6 +4,10 @@ Honours `.gitignore` and `.cockpitignore` at every level (the deepest file with 
 matching pattern decides, as in git), never leaves the repository through a
 symlink, and survives link loops, unreadable files and files that vanish while
 we look. Every file that is left out is reported with its reason.
+
+A file whose stat (size, mtime in ns, inode) is the one recorded with its hash in the cache is not
+read again: the walk takes the recorded hash. Any other file is read and hashed, and the hash
+decides whether it changed (a touched file is hashed once, found unchanged, and its new stat kept).
 """
 
 from __future__ import annotations
@@ -94,6 +98,13 @@ class FileEntry:
     size: int
     hash: str
     lang: str | None
+    mtime_ns: int | None = None  # the stat taken before the file was read (None: not known)
+    inode: int | None = None
+    hashed: bool = True  # False when the stat matched the cache's and the hash is the recorded one
+
+
+# What the cache knows of each file: path -> (size, mtime_ns, inode) when it was last hashed, that hash, its language.
+Known = dict[str, tuple[int | None, int | None, int | None, str, str | None]]
 
 
 @dataclass
@@ -159,12 +170,13 @@ def _looks_minified(data: bytes) -> bool:
 
 
 def scan(root: str, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, subpath: str = "",
-         exclude: tuple[str, ...] = (), include_compiled: bool = False) -> ScanResult:
+         exclude: tuple[str, ...] = (), include_compiled: bool = False, known: Known | None = None) -> ScanResult:
     """Read every file of the repository at `root` that belongs in the pyramid.
 
     `subpath` limits the walk to one directory (ignore files above it still apply);
     `exclude` adds gitignore-style patterns, as if written in a root `.cockpitignore`;
-    `include_compiled` keeps build output and compiled twins (the repo's `include_compiled` setting).
+    `include_compiled` keeps build output and compiled twins (the repo's `include_compiled` setting);
+    `known`: what the cache holds of each file; a file whose stat matches is not read.
     """
     root = os.path.realpath(root)
     result = ScanResult(root=root)
@@ -175,7 +187,7 @@ def scan(root: str, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, subpath: str =
         start = f"{start}/{part}" if start else part
     visited_dirs: set[tuple[int, int]] = set()
     keep = include_compiled
-    _walk(root, start, rules, max_file_bytes, visited_dirs, result, keep)
+    _walk(root, start, rules, max_file_bytes, visited_dirs, result, keep, known or {})
     if not keep:
         present = {f.path for f in result.files}
         outside = (lambda p: os.path.exists(os.path.join(root, p))) if start else (lambda p: False)
@@ -196,7 +208,7 @@ def _inside(root: str, real: str) -> bool:
     return real == root or real.startswith(root + os.sep)
 
 
-def _walk(root, rel_dir, rules, max_bytes, visited, result, keep_compiled=False) -> None:
+def _walk(root, rel_dir, rules, max_bytes, visited, result, keep_compiled=False, known=None) -> None:
     abs_dir = os.path.join(root, rel_dir)
     try:
         st = os.stat(abs_dir)
@@ -241,12 +253,12 @@ def _walk(root, rel_dir, rules, max_bytes, visited, result, keep_compiled=False)
                 result.skipped.append((rel, "symlink out of the repository"))
                 continue
         if is_dir:
-            _walk(root, rel, rules, max_bytes, visited, result, keep_compiled)
+            _walk(root, rel, rules, max_bytes, visited, result, keep_compiled, known)
             continue
-        _read_file(entry.path, rel, max_bytes, result)
+        _read_file(entry.path, rel, max_bytes, result, known)
 
 
-def _read_file(abs_path: str, rel: str, max_bytes: int, result: ScanResult) -> None:
+def _read_file(abs_path: str, rel: str, max_bytes: int, result: ScanResult, known: Known | None = None) -> None:
     if os.path.splitext(rel)[1].lower() in BINARY_EXTENSIONS:
         result.skipped.append((rel, "binary"))
         return
@@ -257,6 +269,10 @@ def _read_file(abs_path: str, rel: str, max_bytes: int, result: ScanResult) -> N
             return
         if st.st_size > max_bytes:
             result.skipped.append((rel, f"too large ({st.st_size:,} bytes > {max_bytes:,})"))
+            return
+        seen = known.get(rel) if known else None
+        if seen and seen[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
+            result.files.append(FileEntry(rel, st.st_size, seen[3], seen[4], st.st_mtime_ns, st.st_ino, hashed=False))
             return
         with open(abs_path, "rb") as fh:
             data = fh.read(max_bytes + 1)
@@ -271,7 +287,7 @@ def _read_file(abs_path: str, rel: str, max_bytes: int, result: ScanResult) -> N
         result.skipped.append((rel, reason))
         return
     # The bytes are not kept: a large tree would sit in memory; the build reads changed files again.
-    result.files.append(FileEntry(rel, len(data), content_hash(data), detect(rel, data[:128])))
+    result.files.append(FileEntry(rel, len(data), content_hash(data), detect(rel, data[:128]), st.st_mtime_ns, st.st_ino))
 
 
 def excluded(root: str, rel: str, exclude: tuple[str, ...] = ()) -> str | None:

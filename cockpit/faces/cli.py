@@ -14,22 +14,22 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click_default_group import DefaultGroup
 
 from cache.store import CacheError, Store
 from cockpit import service
-from cockpit.core import integrity
 from cockpit.core.config import Config, ConfigError
-from cockpit.core.context import ContextError, build_context, render_zoom, repo_relative, resolve_node
-from cockpit.core.pyramid import LEVELS, source_tokens
-from cockpit.core.render import EmptyPyramid, fit_overview, load_tree, to_json, to_markdown
-from cockpit.jobs.runner import Job, JobError, Jobs, runner
-from cockpit.jobs.watch import Refresh, Watcher, watch_in_background
-from summarizers import tokens
-from summarizers.llm import DEFAULT_CONCURRENCY, DEFAULT_MODEL
+from summarizers.prompts import DEFAULT_CONCURRENCY, DEFAULT_MODEL
 
+if TYPE_CHECKING:
+    from cockpit.jobs.runner import Job
+
+# Every command imports what it uses inside it: an agent calling `cockpit context` from its shell pays
+# for the context, not for the parser, the numerical stack, the LLM client or the app.
+LEVELS = ("2", "4", "8", "16", "32", "64", "outline", "source")  # cockpit.core.pyramid.LEVELS (a test keeps them one)
 LARGE_OUTPUT_CHARS = 80_000  # about 20k tokens: past this, `summarize` says what it printed
 
 
@@ -141,6 +141,12 @@ cache_option = click.option("--cache", type=click.Path(dir_okay=False),
 def summarize(root, fmt, out, depth, view, subpath, budget, show_skipped, rebuild, check_cache, cache, max_file_size,
               workers, exclude, llm, model, max_cost, concurrency, batch, retry_failed, quiet):
     """Build or refresh the pyramid of ROOT (default: .) and print it."""
+    from cockpit.core import integrity
+    from cockpit.core.context import repo_relative
+    from cockpit.core.render import EmptyPyramid, fit_overview, load_tree, to_json, to_markdown
+    from cockpit.jobs.runner import Jobs
+    from summarizers import tokens
+
     if budget is not None and (fmt != "md" or subpath):
         raise click.UsageError("--budget fits the whole repository's pyramid as Markdown: leave out --format json "
                                "and --path (or use --depth and --view)")
@@ -237,6 +243,8 @@ def tui(root, cache, theme, llm, no_watch):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar while the pyramid is refreshed.")
 def context(task, budget, focus, fmt, explain, root, cache, quiet):
     """The best context for TASK that fits --budget tokens: the repo at low zoom, what matters at high zoom."""
+    from cockpit.core.context import ContextError, build_context
+
     with session(root, cache) as (config, store):
         refresh(root, store, config, quiet)
         try:
@@ -244,7 +252,7 @@ def context(task, budget, focus, fmt, explain, root, cache, quiet):
         except ContextError as exc:
             raise click.BadParameter(str(exc)) from None
         click.echo(result.text, nl=False)
-    _record_served(root, "context", result.text)
+    _record_served(root, "context", result.text, result.used)
 
 
 @main.command()
@@ -255,6 +263,9 @@ def context(task, budget, focus, fmt, explain, root, cache, quiet):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar while the pyramid is refreshed.")
 def zoom(target, view, root, cache, quiet):
     """One node of the pyramid at one rung of its ladder."""
+    from cockpit.core.context import ContextError, render_zoom, resolve_node
+    from cockpit.core.pyramid import source_tokens
+
     with session(root, cache) as (config, store):
         refresh(root, store, config, quiet)
         try:
@@ -267,11 +278,11 @@ def zoom(target, view, root, cache, quiet):
     _record_served(root, "zoom", text)
 
 
-def _record_served(root: str, tool: str, text: str) -> None:
+def _record_served(root: str, tool: str, text: str, used: int | None = None) -> None:
     """Note the answer in the per-user table `cockpit burn` reads (never fails the command)."""
     from cockpit.spend.agents import record_served
 
-    record_served("cli", root, tool, text)
+    record_served("cli", root, tool, text, tokens=used)  # the answer's count when it has one: not counted twice
 
 
 @main.command("mcp")
@@ -307,6 +318,8 @@ def mcp_command(root, cache, address, token, no_refresh, no_watch):
     except sqlite3.Error as exc:
         raise Failure(f"cache: {exc}; run `cockpit summarize --rebuild`") from None
     if not no_watch:
+        from cockpit.jobs.watch import watch_in_background
+
         config = Config.load(root)
         watch_in_background(root, service.cache_path(root, config, cache),
                             lambda line: click.echo(f"cockpit: {line}", err=True), **service.scan_options(config, root))
@@ -510,6 +523,8 @@ def transfuse(donor, gene, recipient, apply_patch, out, plan_only, model, retrie
 @click.option("--max-cost", type=click.FloatRange(0), help="With --llm: most USD each LLM refresh may spend.")
 def watch(root, cache, exclude, llm, settle, model, max_cost):
     """Keep the pyramid of ROOT current as files change; one line per refresh. Ctrl-C stops."""
+    from cockpit.jobs.watch import Refresh, Watcher
+
     with session(root, cache) as (config, store):
         def log(refresh: Refresh) -> None:
             click.echo(f"{time.strftime('%H:%M:%S')} {refresh.describe()}")
@@ -835,6 +850,8 @@ def jobs() -> None:
 @cache_option
 def jobs_list(show_all, limit, fmt, root, cache):
     """The newest jobs of this repository, with state, progress and spend."""
+    from cockpit.jobs.runner import Jobs
+
     with session(root, cache) as (_, store):
         rows = Jobs(store).list(limit, include_routine=show_all)
     if fmt == "json":
@@ -853,6 +870,8 @@ def jobs_list(show_all, limit, fmt, root, cache):
 @contextlib.contextmanager
 def _jobs_of(root: str, cache: str | None):
     """The repository's jobs; a job that is not there, or cannot do what is asked, is a one-line failure."""
+    from cockpit.jobs.runner import JobError, Jobs
+
     with session(root, cache) as (_, store):
         try:
             yield Jobs(store)
@@ -906,6 +925,8 @@ def jobs_cancel(job_id, root, cache):
 @cache_option
 def jobs_resume(job_id, max_cost, root, cache):
     """Run a failed, cancelled or interrupted job again from its last finished step."""
+    from cockpit.jobs.runner import runner
+
     with _jobs_of(root, cache) as jobs:
         job = jobs.resume(job_id, **({"max_cost": max_cost} if max_cost is not None else {}))
         result = job.run(runner(job.kind))

@@ -16,16 +16,11 @@ those beyond the threshold (200k for most models) cost the long-context rate.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
-import urllib.request
-import zipfile
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -287,6 +282,10 @@ def _long_context(found: list[tuple], pick) -> dict | None:
 
 def fetch_litellm(source: str | None) -> tuple[dict, str]:
     """LiteLLM's price data from a JSON file, a litellm wheel, a URL, or (None) a wheel pip downloads."""
+    import subprocess  # here, not at the top: every served answer loads this module to price nothing
+    import tempfile
+    import urllib.request
+
     if source is None:
         with tempfile.TemporaryDirectory() as tmp:
             done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "litellm", "-d", tmp],
@@ -311,6 +310,8 @@ def fetch_litellm(source: str | None) -> tuple[dict, str]:
 
 
 def _from_wheel(path: Path) -> tuple[dict, str]:
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as wheel:
             raw = wheel.read(f"litellm/{LITELLM_FILE}")
@@ -340,6 +341,8 @@ def update(source: str | None, out: Path | None = None) -> tuple[Path, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m cockpit.spend.pricing",
                                      description="Write Cockpit's price file from LiteLLM's model price data.")
     parser.add_argument("--from", dest="source", metavar="FILE|URL|WHEEL",

@@ -131,6 +131,8 @@ class CockpitApp(App):
         self.watch_state = "starting" if build or watch else "not watching"
         self.last_change = ""
         self.first_paint: float | None = None
+        self.names = None  # find's NameIndex, built in a worker per generation of the cache
+        self.parsed_css: dict[tuple, list] = {}  # the stylesheet's rules as parsed under each theme
         self.detail_timer = None
         self.polled: tuple[list[dict], BurnSnapshot] | None = None  # the last jobs and burn read
         self.scenarios: tuple[dict, str] | None = None  # the last scenario summary read, and why it is empty
@@ -232,7 +234,23 @@ class CockpitApp(App):
                 self.query_one(PyramidTree).focus()
                 self.show_detail(node_id)
 
-        self.push_screen(FindScreen(self.cache_path, self.root), go)
+        self.push_screen(FindScreen(self.cache_path, self.root, self.fresh_names), go)
+
+    def fresh_names(self):
+        """The find index, when the one built is of the cache's current generation."""
+        names = self.names
+        return names if names is not None and names.generation == self.generation else None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="names")
+    def build_names(self) -> None:
+        """Find's index of every name, built ahead of `/` (and again when the cache changes)."""
+        from cockpit.core.names import NameIndex
+
+        store = Store(self.cache_path, self.root)
+        try:
+            self.names = NameIndex.load(store)
+        finally:
+            store.close()
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
@@ -262,6 +280,8 @@ class CockpitApp(App):
             self.query_one(PyramidTree).refresh_from_cache()
             self.show_detail(self.selected_id())
             self.update_status()
+            if self.watch_state != "building":  # the build's batches would rebuild it every half second
+                self.build_names()
 
     # --- themes ---------------------------------------------------------------------------
 
@@ -276,10 +296,36 @@ class CockpitApp(App):
         self.show_detail(self.selected_id())
         self.notify(f"Theme: {name}", timeout=1.5)
 
+    def refresh_css(self, animate: bool = True) -> None:
+        """Textual parses every stylesheet again whenever the theme changes (a third of a second on this
+        app); the rules parsed under each theme's variables are kept, so a theme seen before is applied
+        without parsing. (Textual 8's `Stylesheet` internals: `_rules`, `_rules_map`, `_require_parse`.)"""
+        stylesheet = self.stylesheet
+        variables = self.get_css_variables()
+        key = (tuple(sorted(variables.items())), tuple((k, v.content) for k, v in stylesheet.source.items()))
+        rules = self.parsed_css.get(key)
+        if rules is None or not hasattr(stylesheet, "_rules"):
+            super().refresh_css(animate)
+            self.parsed_css[key] = stylesheet.rules
+            return
+        stylesheet.set_variables(variables)
+        stylesheet._rules, stylesheet._rules_map, stylesheet._require_parse = rules, None, False
+        stylesheet.update(self, animate=animate)
+        with contextlib.suppress(Exception):
+            if self.screen.is_mounted:
+                self.screen._refresh_layout(self.size)
+                self.screen._css_update_count = self._css_update_count
+        for screen in self.screen_stack:
+            if screen != self.screen:
+                stylesheet.update(screen, animate=animate)
+                screen._css_update_count = self._css_update_count
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
-            if command.title not in ("Theme", "Change theme"):  # ours are below, one per theme
+            if command.title not in ("Theme", "Change theme", "Screenshot"):  # ours are below
                 yield command
+        yield SystemCommand("Screenshot", f"Save an SVG of the screen in {self.screenshot_dir()}",
+                            lambda: self.set_timer(0.1, self.save_screen))
         for name in self.themes:
             yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme (remembered)",
                                 lambda name=name: self.set_theme(name))
@@ -299,6 +345,24 @@ class CockpitApp(App):
                             lambda: self.open_job_form(TransfuseForm))
         yield SystemCommand("Rebuild the pyramid", "Run an incremental build now (b)", self.action_rebuild)
         yield SystemCommand("Show keys", "Every key binding (?)", self.action_toggle_keys)
+
+    def screenshot_dir(self) -> Path:
+        """Where screenshots go: the user's downloads folder when there is one (Textual's choice, which
+        fails when it does not exist), else `screenshots/` beside the cache."""
+        import platformdirs
+
+        downloads = Path(platformdirs.user_downloads_dir())
+        return downloads if downloads.is_dir() else self.cache_path.parent / "screenshots"
+
+    def save_screen(self) -> None:
+        folder = self.screenshot_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Screenshot saved: {path}", title="Screenshot", timeout=6)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a background failure reaches the user: no worker closes the app, each failure

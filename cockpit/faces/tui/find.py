@@ -1,14 +1,15 @@
 """`/`: find a file or symbol by fuzzy name.
 
-A large repository has ~100k names (the standard library: 80k); scoring them all per keystroke
-would freeze the screen, so the names load and the matching runs in a worker thread: a regex
-keeps the names whose letters appear in order, Textual's fuzzy matcher ranks those, and a
-longer query searches only what the shorter one kept.
+The names are a `NameIndex` (cockpit.core.names) the app builds once per generation of the cache, in a
+worker, before anyone presses `/`. Each keystroke searches it in a worker thread: one regex pass keeps
+the names whose letters appear in order (a longer query looks only at what the shorter one kept), the
+first of them are ranked and shown at once, and the ranking of all of them follows (results streamed);
+Textual's fuzzy matcher ranks.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on, work
@@ -23,9 +24,11 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from cache.store import Store
+from cockpit.core.names import NameIndex
 
 SHOWN = 50
-SCORED = 5000  # names ranked by the fuzzy matcher at most; the regex has kept the likeliest
+SCORED = 5000  # names ranked by the fuzzy matcher at most, the shortest that match
+FIRST = 300  # names ranked for the first answer to a keystroke; the rest follow
 
 
 class FindScreen(ModalScreen[str | None]):
@@ -34,11 +37,16 @@ class FindScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("down", "down", show=False),
                 Binding("up", "up", show=False)]
 
-    def __init__(self, cache_path: str | Path, root: str):
+    def __init__(self, cache_path: str | Path, root: str, index: Callable[[], NameIndex | None] = lambda: None):
         super().__init__()
         self.cache_path, self.root = cache_path, root
-        self.entries: list[tuple[str, str, str]] | None = None  # (id, kind, text matched)
-        self.narrowed: tuple[str, list[tuple[str, str, str]]] = ("", [])  # the last query and what it kept
+        self.index: NameIndex | None = index()  # the app's, when it has built one for this generation
+        self.narrowed: tuple[str, list[int] | None] = ("", None)  # the last query and all it kept (None: cut)
+        self.shown_for: str | None = None  # the query whose results are on screen
+
+    @property
+    def entries(self) -> list[tuple[str, str, str]] | None:
+        return self.index.entries if self.index is not None else None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="find"):
@@ -47,18 +55,16 @@ class FindScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
-        self.load()
+        if self.index is None:
+            self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="find-load")
     def load(self) -> None:
         store = Store(self.cache_path, self.root)
         try:
-            rows = store.db.conn.execute("SELECT id, kind FROM nodes WHERE kind != 'repo'").fetchall()
+            self.index = NameIndex.load(store)
         finally:
             store.close()
-        # A file by its path, a symbol by its file and qualified name, a directory with its slash.
-        self.entries = [(node_id, kind, node_id.replace("::", " ") if kind != "dir" else node_id + "/")
-                        for node_id, kind in rows]
         self.app.from_worker(lambda: self.search(self.query_one(Input).value))
 
     @on(Input.Changed)
@@ -66,34 +72,52 @@ class FindScreen(ModalScreen[str | None]):
         self.search(event.value)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="find")
-    def search(self, text: str) -> None:
-        query = text.strip()
-        if self.entries is None:
+    def search(self, typed: str) -> None:
+        query = typed.strip()
+        index = self.index
+        if index is None:
             return  # the load calls again when the names are in
         if not query:
-            self.app.from_worker(self.show, [])
+            self.app.from_worker(self.show, [], typed)
             return
         last, kept = self.narrowed
-        pool = kept if last and query.startswith(last) else self.entries
-        letters = re.compile(".*?".join(map(re.escape, query)), re.IGNORECASE)
-        hits = [entry for entry in pool if letters.search(entry[2])]
-        self.narrowed = (query, hits)
-        matcher = Matcher(query)
+        within = kept if last and query.startswith(last) and kept is not None else None
         worker = get_current_worker()
+        matcher = Matcher(query)
+        hits: list[int] = []
+        complete = True
+        for i in index.matches(query, within):
+            hits.append(i)
+            if len(hits) == FIRST:  # the first answer, from the shortest names that match
+                if worker.is_cancelled:
+                    return  # the user typed on: a newer search is on its way
+                self.app.from_worker(self.show, self.ranked(index, matcher, hits), typed, False)
+            if len(hits) == SCORED:
+                complete = False
+                break
+        if worker.is_cancelled:
+            return
+        self.narrowed = (query, hits if complete else None)
+        self.app.from_worker(self.show, self.ranked(index, matcher, hits), typed)
+
+    @staticmethod
+    def ranked(index: NameIndex, matcher: Matcher, hits: list[int]) -> list[Option]:
         scored = []
-        for node_id, kind, text in sorted(hits, key=lambda e: len(e[2]))[:SCORED]:
-            if worker.is_cancelled:
-                return  # the user typed on: a newer search is on its way
+        for i in hits:
+            node_id, kind, text = index.entries[i]
             score = matcher.match(text)
             if score > 0:
                 # Shorter names first among equals: "client.py" before "test_client_helpers.py".
                 scored.append((score - len(text) / 1000, node_id, kind, text))
         scored.sort(reverse=True)
-        options = [Option(Content.styled(f"{kind:<9}", "dim") + matcher.highlight(text), id=node_id)
-                   for _, node_id, kind, text in scored[:SHOWN]]
-        self.app.from_worker(self.show, options)
+        return [Option(Content.styled(f"{kind:<9}", "dim") + matcher.highlight(text), id=node_id)
+                for _, node_id, kind, text in scored[:SHOWN]]
 
-    def show(self, options: list[Option]) -> None:
+    def show(self, options: list[Option], query: str = "", final: bool = True) -> None:
+        if query != self.query_one(Input).value:
+            return  # an answer to a query since typed over
+        if final:
+            self.shown_for = query
         results = self.query_one(OptionList)
         results.clear_options()
         results.add_options(options)
