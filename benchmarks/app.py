@@ -29,8 +29,8 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time

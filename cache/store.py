@@ -156,7 +156,8 @@ CREATE INDEX IF NOT EXISTS idx_trials_scenario ON scenario_trials (scenario, end
 # function that writes it, for tables defined further down).
 MIGRATIONS = {
     8: ("scenario trials", lambda: _table_sql("scenario_trials", TRIAL_COLUMNS, "id") + _TRIALS_SCHEMA),
-    9: ("stat of every file", "ALTER TABLE files ADD COLUMN mtime_ns INTEGER; ALTER TABLE files ADD COLUMN inode INTEGER;"),
+    9: ("stat of every file",
+        "ALTER TABLE files ADD COLUMN mtime_ns INTEGER; ALTER TABLE files ADD COLUMN inode INTEGER;"),
 }
 # Full-text search over files and over symbols (BM25 via SQLite FTS5), kept in step by triggers.
 _SEARCH_SCHEMA = """

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cache.store import Store
-from cockpit.core.config import Config
 from cockpit import paths
+from cockpit.core.config import Config
 from cockpit.paths import default_cache_path
 
 if TYPE_CHECKING:

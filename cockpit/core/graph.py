@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from cache.store import Store
