@@ -133,11 +133,10 @@ def prefix_plan(model: str, tools: bool = True) -> tuple[list[dict], bool]:
     """
     lean = tokens.count(prompts.SYSTEM) + (tokens.count(json.dumps(prompts.TOOL)) if tools else 0)
     full = lean + tokens.count(prompts.EXAMPLES)
-    minimum = models.cache_minimum(model)
     mark = {"cache_control": {"type": "ephemeral"}}
-    if lean >= minimum:
+    if models.caches(model, lean):
         return [{"type": "text", "text": prompts.SYSTEM, **mark}], True
-    if full >= minimum and CACHE_READ_SHARE * full < lean:
+    if models.caches(model, full) and CACHE_READ_SHARE * full < lean:
         return [{"type": "text", "text": prompts.SYSTEM}, {"type": "text", "text": prompts.EXAMPLES, **mark}], True
     return [{"type": "text", "text": prompts.SYSTEM}], False
 

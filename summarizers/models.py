@@ -46,6 +46,11 @@ def cache_minimum(model: str) -> int:
     return DEFAULT_CACHE_MINIMUM
 
 
+def caches(model: str, prefix_tokens: int) -> bool:
+    """Whether the API caches a prefix this long for `model`."""
+    return prefix_tokens >= cache_minimum(model)
+
+
 def takes_forced_tool(model: str) -> bool:
     """Whether `model` accepts a `tool_choice` that forces a tool call."""
     return _base(model) not in NO_FORCED_TOOL

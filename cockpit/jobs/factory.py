@@ -311,7 +311,7 @@ def _shared_prefix(system: str, model: str, tool: dict | None) -> list[dict]:
     """The system block, marked for caching only where the prefix reaches the model's minimum."""
     size = tokens.count(system) + (tokens.count(json.dumps(tool)) if tool else 0)
     block = {"type": "text", "text": system}
-    if size >= models.cache_minimum(model):
+    if models.caches(model, size):
         block["cache_control"] = {"type": "ephemeral"}
     return [block]
 
